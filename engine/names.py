@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-class NameError_(ValueError):  # noqa: N801 - `NameError` is a builtin
+class NameError_(ValueError):
     """A name that cannot be on a certificate; the message says why."""
 
 
