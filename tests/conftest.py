@@ -1,0 +1,3 @@
+"""Shared fixtures: each server harness is a plugin module under tests/servers/."""
+
+pytest_plugins = ["tests.servers.pebble"]
