@@ -19,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 
 from . import registry
+from .accounts import LETSENCRYPT, LETSENCRYPT_STAGING
 from .cli_domain import add_domain_arguments, apply_domain_arguments
 from .events import Event, EventBus
 from .model import Account, IssueState, Order, SupplierProto
@@ -29,8 +30,6 @@ from .workflow import WorkflowError, normalise_order
 
 __all__ = ["main", "build_parser"]
 
-LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
-LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 REVOKE_REASONS = {
     "unspecified": 0,
     "key-compromise": 1,
@@ -133,7 +132,9 @@ def _open(args, *, writable: bool, hosting: bool = False):
 
 
 async def cmd_account_create(args) -> int:
+    from .accounts import AccountExists, create_acme_account, create_ownca_account, new_account
     from .icsdb import AccountDB
+    from .names import KEY_TYPES
 
     supplier = parse_friendly(SUPPLIERS, args.supplier, "supplier")
     server = args.server or ""
@@ -145,74 +146,36 @@ async def cmd_account_create(args) -> int:
         raise UsageError(
             "an ACME account needs --server URL, --letsencrypt or --letsencrypt-staging"
         )
-    if supplier == SupplierProto.SuppProtoCertCentre:
-        server = server or "https://api.certcenter.com/rest/v1/"
-    title = (
-        args.title
-        or {
-            SupplierProto.SuppProtoAcmeV2: "ACME V2",
-            SupplierProto.SuppProtoOwnCA: "Own CA",
-            SupplierProto.SuppProtoCertCentre: "CertCenter AG",
-        }[supplier]
-    )
-    directory = Path(args.account or registry.default_account_dir(title)).expanduser().resolve()
-    if (directory / "ics-control.db").exists():
-        probe = AccountDB.open(directory, writable=False)
-        if probe.account.exists:
-            raise WorkflowError(
-                str(directory),
-                "this directory already has an account (see `certdesk account show`)",
-            )
     if args.ca_bundle and not Path(args.ca_bundle).is_file():
         raise UsageError(f"--ca-bundle {args.ca_bundle}: no such file")
-    db = AccountDB.open(directory, create=True, writable=True)
+    key_type = parse_friendly(KEY_TYPES, args.key_type, "key type") if args.key_type else None
+    directory = Path(args.account).expanduser() if args.account else None
     try:
-        account = db.account
-        account.supplier = supplier
-        account.server = server
-        account.email = args.email or ""
-        account.title = title
-        account.work_dir = str(directory) + "/"
-        if args.ca_bundle:
-            account.ca_bundle = str(Path(args.ca_bundle).resolve())
-        if args.key_type:
-            from .names import KEY_TYPES
-
-            account.acme_key_type = parse_friendly(KEY_TYPES, args.key_type, "key type")
-        db.put_account(account)
-        db.save()
-    finally:
-        db.close()
-    registry.remember(directory)
-    if supplier == SupplierProto.SuppProtoAcmeV2 and not args.no_register:
-        args.account = str(directory)
-        from .session import AccountSession
-
-        bus = EventBus()
-        bus.subscribe(EventPrinter(args.verbose - args.quiet))
-        options = {"eab_kid": args.eab_kid, "eab_hmac": args.eab_hmac}
-        async with AccountSession.open(directory, bus=bus, supplier_options=options) as session:
+        if supplier == SupplierProto.SuppProtoAcmeV2:
+            bus = EventBus()
+            bus.subscribe(EventPrinter(args.verbose - args.quiet))
             try:
-                await session.supplier()
+                directory = await create_acme_account(
+                    server, directory, title=args.title or "", email=args.email or "",
+                    ca_bundle=args.ca_bundle or "", eab_kid=args.eab_kid, eab_hmac=args.eab_hmac,
+                    acme_key_type=key_type, register=not args.no_register, bus=bus,
+                )  # fmt: skip
             except SupplierError as exc:
                 raise WorkflowError(
-                    str(directory),
+                    str(directory or "account"),
                     f"the account directory was created, but registering with the CA failed: {exc}",
                 ) from None
-            account = session.account
-    elif supplier == SupplierProto.SuppProtoOwnCA and not args.no_ca:
-        from .suppliers.ownca import create_ca
-
-        db = AccountDB.open(directory, writable=True)
-        try:
-            create_ca(directory, root_name=f"{title} Root", intermediate_name=f"{title} Intermediate",
-                      key_type=None, validity_days=3650, password=None, account=db.account)  # fmt: skip
-            db.put_account(db.account)
-            db.save()
-            account = db.account
-        finally:
-            db.close()
-    _print_account(args, account, directory)
+        elif supplier == SupplierProto.SuppProtoOwnCA and not args.no_ca:
+            directory = create_ownca_account(
+                directory, title=args.title or "Own CA", key_type=key_type
+            )
+        else:
+            directory = new_account(supplier, directory, title=args.title or "", server=server,
+                                    email=args.email or "")  # fmt: skip
+    except AccountExists as exc:
+        raise WorkflowError(str(directory), str(exc)) from None
+    with AccountDB.open(directory, writable=False) as db:
+        _print_account(args, db.account, directory)
     return 0
 
 
@@ -488,57 +451,32 @@ async def cmd_run(args) -> int:
 
 
 async def cmd_ca_create(args) -> int:
+    from .accounts import create_ownca_account
     from .icsdb import AccountDB
     from .names import KEY_TYPES
-    from .suppliers.ownca import create_ca
 
-    title = args.title or "Own CA"
-    directory = Path(args.account or registry.default_account_dir(title)).expanduser().resolve()
-    db = AccountDB.open(directory, create=True, writable=True)
-    try:
-        if db.account.exists and db.account.supplier != SupplierProto.SuppProtoOwnCA:
-            raise WorkflowError(
-                str(directory), f"this directory holds a {db.account.supplier.display} account"
-            )
-        account = db.account
-        account.supplier = SupplierProto.SuppProtoOwnCA
-        account.title = title
-        account.work_dir = str(directory) + "/"
-        if args.crl_url:
-            account.crl_url = args.crl_url
-        key_type = parse_friendly(KEY_TYPES, args.key_type, "key type") if args.key_type else None
-        create_ca(directory, root_name=args.root_name or f"{title} Root",
-                  intermediate_name=args.intermediate_name or f"{title} Intermediate",
-                  key_type=key_type, validity_days=args.validity, password=args.password,
-                  account=account)  # fmt: skip
-        db.put_account(account)
-        db.save()
-    finally:
-        db.close()
-    registry.remember(directory)
-    _print_account(args, account, directory)
+    key_type = parse_friendly(KEY_TYPES, args.key_type, "key type") if args.key_type else None
+    directory = create_ownca_account(
+        Path(args.account).expanduser() if args.account else None,
+        title=args.title or "Own CA", root_name=args.root_name or "",
+        intermediate_name=args.intermediate_name or "", key_type=key_type,
+        validity_days=args.validity, password=args.password, crl_url=args.crl_url or "",
+    )  # fmt: skip
+    with AccountDB.open(directory, writable=False) as db:
+        _print_account(args, db.account, directory)
     return 0
 
 
 async def cmd_ca_load(args) -> int:
+    from .accounts import load_ownca_account
     from .icsdb import AccountDB
-    from .suppliers.ownca import load_ca
 
-    title = args.title or "Own CA"
-    directory = Path(args.account or registry.default_account_dir(title)).expanduser().resolve()
-    db = AccountDB.open(directory, create=True, writable=True)
-    try:
-        account = db.account
-        load_ca(directory, args.cert, args.key, args.password, account=account)
-        account.supplier = SupplierProto.SuppProtoOwnCA
-        account.title = account.title or title
-        account.work_dir = str(directory) + "/"
-        db.put_account(account)
-        db.save()
-    finally:
-        db.close()
-    registry.remember(directory)
-    _print_account(args, account, directory)
+    directory = load_ownca_account(
+        args.cert, args.key, args.password,
+        Path(args.account).expanduser() if args.account else None, title=args.title or "Own CA",
+    )  # fmt: skip
+    with AccountDB.open(directory, writable=False) as db:
+        _print_account(args, db.account, directory)
     return 0
 
 
