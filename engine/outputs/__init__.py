@@ -1,0 +1,51 @@
+"""Certificate files: ICS naming, PEM / bundle / PFX / PKCS#7 / CSR writing, install copies
+and the install command."""
+
+from .files import (
+    BUNDLE,
+    CERT,
+    CSR,
+    INTERS,
+    KEY,
+    P7,
+    PFX,
+    OutputError,
+    cert_file_name,
+    effective_formats,
+    final_name,
+    load_final_files,
+    order_name,
+    pem_key_password,
+    pfx_password,
+    redistribute,
+    save_certificate_files,
+    save_key_and_csr,
+    work_name,
+)
+from .install import InstallResult, copy_to_servers, install_certificate, run_install_command
+
+__all__ = [
+    "BUNDLE",
+    "CERT",
+    "CSR",
+    "INTERS",
+    "KEY",
+    "P7",
+    "PFX",
+    "InstallResult",
+    "OutputError",
+    "cert_file_name",
+    "copy_to_servers",
+    "effective_formats",
+    "final_name",
+    "install_certificate",
+    "load_final_files",
+    "order_name",
+    "pem_key_password",
+    "pfx_password",
+    "redistribute",
+    "run_install_command",
+    "save_certificate_files",
+    "save_key_and_csr",
+    "work_name",
+]
