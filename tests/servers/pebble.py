@@ -14,14 +14,17 @@ certdesk's own responders.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import datetime as dt
+import hashlib
 import ipaddress
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -91,6 +94,19 @@ class PebbleServer:
     def add_tlsalpn01(self, host: str, keyauth: str) -> None:
         self._challtest("add-tlsalpn01", {"host": host, "content": keyauth})
 
+    def answer(self, challenge_type: str, domain: str, token: str, key_authorization: str) -> None:
+        """Put a challenge response in place in challtestsrv, whatever its type."""
+        if challenge_type == "http-01":
+            self.add_http01(token, key_authorization)
+        elif challenge_type == "dns-01":
+            digest = hashlib.sha256(key_authorization.encode("ascii")).digest()
+            value = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+            self.set_txt(f"_acme-challenge.{domain}", value)
+        elif challenge_type == "tls-alpn-01":
+            self.add_tlsalpn01(domain, key_authorization)
+        else:
+            raise ValueError(f"challtestsrv cannot answer {challenge_type!r}")
+
     def add_a(self, host: str, addresses: list[str]) -> None:
         self._challtest("add-a", {"host": _fqdn(host), "addresses": addresses})
 
@@ -103,8 +119,12 @@ class PebbleServer:
 
     # -- Pebble management ----------------------------------------------------------
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts Pebble's API and management certificate, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle))
+
     def _management(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.management_url}{path}", verify=str(self.ca_bundle), timeout=10)
+        return httpx.get(f"{self.management_url}{path}", verify=self.ssl_context(), timeout=10)
 
     def root_pems(self) -> list[bytes]:
         """Every root Pebble signs under (the default chain's first, then the alternates)."""
@@ -268,7 +288,12 @@ def _wait_directory(proc: subprocess.Popen, url: str, ca_bundle: Path, deadline:
         if proc.poll() is not None:
             return False
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, verify=str(ca_bundle), timeout=1).status_code == 200:
+            if (
+                httpx.get(
+                    url, verify=ssl.create_default_context(cafile=str(ca_bundle)), timeout=1
+                ).status_code
+                == 200
+            ):
                 return True
         time.sleep(0.02)
     return False

@@ -91,11 +91,20 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _challenge_status(body: dict[str, Any], response: AcmeResponse) -> ChallengeStatus:
+def _challenge_status(
+    body: dict[str, Any], response: AcmeResponse, challenge: Challenge
+) -> ChallengeStatus:
     status = str(body.get("status", ""))
     detail = ""
     if status == "valid":
-        detail = "OK"
+        # Pebble 2.4 (and RFC 8555 allows it) sends no validationRecord: name what was
+        # validated from the record we hold instead.
+        if body.get("type") == "http-01" and challenge.token:
+            detail = (
+                f"OK, URL: http://{challenge.domain}/.well-known/acme-challenge/{challenge.token}"
+            )
+        else:
+            detail = f"OK, Hostname: {challenge.identifier}"
         for record in body.get("validationRecord") or []:
             if record.get("url"):
                 detail = f"OK, URL: {record['url']}"
@@ -288,7 +297,7 @@ class AcmeSupplier:
             # Reused: the CA remembers an earlier validation; nothing to answer.
             chosen = next((c for c in challenges if c.get("status") == "valid"), chosen)
             info.detail = "OK, authorization still valid"
-        elif chosen is None:
+        elif chosen is None and info.status == "pending":
             offered = ", ".join(sorted({str(c.get("type")) for c in challenges})) or "none"
             name = ("*." if info.wildcard else "") + info.domain
             raise AcmeError(f"the CA offers no {wanted} challenge for {name} (offered: {offered})")
@@ -304,11 +313,11 @@ class AcmeSupplier:
 
     async def start_challenge(self, challenge: Challenge) -> ChallengeStatus:
         response = await self.client.post(challenge.url, {}, ok=(200,))
-        return _challenge_status(response.json(), response)
+        return _challenge_status(response.json(), response, challenge)
 
     async def poll_challenge(self, challenge: Challenge) -> ChallengeStatus:
         response = await self.client.post_as_get(challenge.url)
-        return _challenge_status(response.json(), response)
+        return _challenge_status(response.json(), response, challenge)
 
     async def wait_challenge(
         self, challenge: Challenge, timeout: float | None = None
