@@ -261,7 +261,7 @@ class AcmeSupplier:
         response = await self.client.post(url, {"identifiers": identifiers})
         body = response.json()
         result = self._supplier_order(body, response.location)
-        if result.status == "pending":
+        if result.status in ("pending", "ready"):
             result.authorizations = list(
                 await asyncio.gather(
                     *(self._authorization(u, wanted) for u in body.get("authorizations") or [])
