@@ -140,10 +140,35 @@ class _Batch:
         self.staged.append((stage, target))
 
     def commit(self) -> list[Path]:
-        done = []
-        for stage, target in self.staged:
-            os.replace(stage, target)
-            done.append(target)
+        """Rename every stage file into place; if one rename fails, put back what the
+        earlier ones replaced (kept as hard links meanwhile) so the set stays whole."""
+        backups: list[tuple[Path, Path | None]] = []  # target, its previous file
+        try:
+            for stage, target in self.staged:
+                backup = None
+                if target.is_file():
+                    backup = target.with_name(f".{target.name}.{self.token}.old")
+                    try:
+                        os.link(target, backup)
+                    except OSError:
+                        backup = None
+                os.replace(stage, target)
+                backups.append((target, backup))
+        except OSError as exc:
+            for target, backup in reversed(backups):
+                with contextlib.suppress(OSError):
+                    if backup is not None:
+                        os.replace(backup, target)
+                    else:
+                        target.unlink()
+            failed = self.staged[len(backups)][1]
+            raise OutputError(f"Cannot write {failed}: {exc.strerror or exc}") from None
+        finally:
+            for _, backup in backups:
+                if backup is not None:
+                    with contextlib.suppress(OSError):
+                        backup.unlink()
+        done = [target for _, target in self.staged]
         self.staged = []
         return done
 
