@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 
 import pytest
 from cryptography import x509
@@ -20,7 +19,8 @@ from tests.test_acme_pebble import issue, leaf, leaf_names, make_account, make_o
 pytestmark = pytest.mark.pebble
 
 EAB_KID = "kid-1"
-EAB_HMAC = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+# Fixed, so xdist workers collect the same parameters; each Pebble is private anyway.
+EAB_HMAC = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 
 
 def subject_cn(pem: bytes) -> str:
@@ -57,6 +57,7 @@ async def test_eab_with_the_right_credentials(eab_pebble, tmp_path):
         (EAB_KID, base64.urlsafe_b64encode(b"x" * 32).rstrip(b"=").decode()),  # wrong key
         ("kid-unknown", EAB_HMAC),  # unknown kid
     ],
+    ids=["wrong-hmac", "unknown-kid"],
 )
 async def test_eab_with_wrong_credentials(eab_pebble, tmp_path, kid, hmac):
     account = make_account(eab_pebble)
