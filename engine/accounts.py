@@ -105,15 +105,19 @@ def create_ownca_account(
     with AccountDB.open(directory, writable=True) as db:
         account = db.account
         account.crl_url = crl_url
-        create_ca(
+        options = {"key_type": key_type} if key_type is not None else {}
+        files = create_ca(
             directory,
             root_name=root_name or f"{title} Root",
             intermediate_name=intermediate_name or f"{title} Intermediate",
-            key_type=key_type,
             validity_days=validity_days,
             password=password,
-            account=account,
+            **options,
         )
+        # Relative to DirCertWork, so a moved directory still finds its CA.
+        account.ca_cert_file = files.cert.name
+        account.ca_key_file = files.key.name
+        account.ca_key_password = password or ""  # plain text, as ICS stores CAPkeyPw
         db.put_account(account)
         db.save()
     return directory
@@ -132,11 +136,29 @@ def load_ownca_account(
     from .suppliers.ownca import load_ca
 
     directory = new_account(SupplierProto.SuppProtoOwnCA, directory, title=title)
+    cert_path = Path(cert_file).expanduser().resolve()
+    key_path = Path(key_file).expanduser().resolve() if key_file else None
+    try:
+        load_ca(directory, cert_path, key_path, password)  # refuses a key that does not match
+    except Exception:
+        _discard_new_account(directory)
+        raise
     with AccountDB.open(directory, writable=True) as db:
-        load_ca(directory, cert_file, key_file, password, account=db.account)
+        db.account.ca_cert_file = str(cert_path)
+        db.account.ca_key_file = str(key_path) if key_path else ""
+        db.account.ca_key_password = password or ""
         db.put_account(db.account)
         db.save()
     return directory
+
+
+def _discard_new_account(directory: Path) -> None:
+    """Undo `new_account` when the rest of the set-up failed, so nothing half-made stays."""
+    import shutil
+
+    registry.forget(directory)
+    if all(p.name in ("ics-control.db", ".certdesk.lock") for p in directory.iterdir()):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def create_acme_account(

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from . import registry
 from .accounts import LETSENCRYPT, LETSENCRYPT_STAGING
 from .cli_domain import add_domain_arguments, apply_domain_arguments
 from .events import Event, EventBus
-from .model import Account, IssueState, Order, SupplierProto
+from .model import Account, IssueState, Order, SupplierProto, as_utc
 from .names import SUPPLIERS, NameError_, format_formats, friendly, parse_friendly
 from .states import InvalidTransition
 from .suppliers.base import SupplierError
@@ -73,7 +73,7 @@ def _record(record) -> dict:
 def _expiry(order: Order) -> str:
     if order.cert_not_after is None:
         return "-"
-    days = (order.cert_not_after - datetime.utcnow()).days
+    days = (as_utc(order.cert_not_after) - datetime.now(UTC)).days
     return f"{order.cert_not_after:%Y-%m-%d} ({days}d)"
 
 

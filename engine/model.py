@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "San",
     "Challenge",
     "ics_key",
+    "as_utc",
     "ics_fields",
 ]
 
@@ -341,6 +342,17 @@ _lits(MsCertLoc, "Current User", "Local Machine", "Services", "Current Service",
 
 # --------------------------------------------------------------------------------------
 # Records
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A certificate date as an aware UTC datetime (a naive one is taken to be UTC).
+
+    Fields stored with `utc=True` (NewCertStartDT/EndDT) hold aware UTC datetimes; the
+    other dates are local time, naive, as ICS writes them from `Now`.
+    """
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def ics_key(

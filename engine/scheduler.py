@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .model import IssueState, Order
+from .model import IssueState, Order, as_utc
 from .states import HAS_CERTIFICATE, IN_FLIGHT
 from .workflow import Outcome, Workflow, WorkflowError
 
@@ -41,8 +41,8 @@ def renewal_due(order: Order, renew_days: int, now: datetime | None = None) -> b
     """A collected certificate with fewer than `renew_days` days left."""
     if order.issue_state not in HAS_CERTIFICATE or order.cert_not_after is None:
         return False
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    return order.cert_not_after - now < timedelta(days=renew_days)
+    now = now or datetime.now(UTC)
+    return as_utc(order.cert_not_after) - as_utc(now) < timedelta(days=renew_days)
 
 
 class Scheduler:

@@ -32,7 +32,7 @@ class AccountSession:
         self.db = db
         self.bus = bus or EventBus()
         self.hosting = hosting
-        self.responders = ResponderHost(self.bus)
+        self.responders = ResponderHost()
         self._supplier_options = supplier_options or {}
         self._supplier: Supplier | None = None
         self._workflow: Workflow | None = None

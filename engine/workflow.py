@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from . import challenges
 from . import events as ev
 from .challenges.base import Responder, ResponderError
 from .model import (
@@ -30,6 +31,7 @@ from .model import (
     Order,
     San,
     SupplierProto,
+    as_utc,
 )
 from .names import NameError_, validate_cn, validate_san
 from .states import (
@@ -234,7 +236,9 @@ class Workflow:
         return self.db.challenges(order.common_name)
 
     def responder(self, order: Order) -> Responder:
-        return self.responders.responder_for(order, self.account)
+        return challenges.responder_for(
+            order, self.account, self.responders, on_event=self.bus.publish
+        )
 
     # ------------------------------------------------------------------------------
     # Check
@@ -253,7 +257,7 @@ class Workflow:
             raise WorkflowError(cn, str(exc).removeprefix(f"{cn}: ")) from None
         self._guard_reorder(order, force)
         if self.account.supplier == SupplierProto.SuppProtoAcmeV2 and order.challenge_type.is_http:
-            results = await self.responders.check_reachable(order, self.account)
+            results = await challenges.check_reachable(order, self.account, self.responders)
             failed = [r for r in results if not r.ok]
             for result in results:
                 self.bus.publish(
@@ -290,7 +294,7 @@ class Workflow:
         if force:
             return
         if order.cert_not_before is not None and order.issue_state in HAS_CERTIFICATE:
-            age = datetime.now(UTC).replace(tzinfo=None) - order.cert_not_before
+            age = datetime.now(UTC) - as_utc(order.cert_not_before)
             if age < REORDER_GUARD:
                 raise WorkflowError(
                     order.common_name,
@@ -489,7 +493,7 @@ class Workflow:
 
         Returns an Outcome to stop with when this process cannot host them.
         """
-        if not getattr(responder, "in_process", False):
+        if not challenges.needs_process(order.challenge_type):
             return None
         if not self.hosting:
             return Outcome(

@@ -20,7 +20,7 @@ def make_supplier(account: Account, directory: Path, **options) -> Supplier:
         case SupplierProto.SuppProtoOwnCA:
             from .ownca import OwnCASupplier
 
-            return OwnCASupplier(directory)
+            return OwnCASupplier()
         case SupplierProto.SuppProtoCertCentre:
             raise SupplierError(
                 "CertCentre accounts can be opened and listed, but ordering from CertCentre "
