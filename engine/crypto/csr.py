@@ -132,6 +132,8 @@ def load_csr(data: bytes | str, *, source: str = "") -> x509.CertificateSigningR
             csr = x509.load_pem_x509_csr(data[start:])
         else:
             csr = x509.load_der_x509_csr(data)
+    except CryptoError:
+        raise
     except ValueError:
         raise CryptoError(f"The certificate request{where} is corrupt") from None
     if not csr.is_signature_valid:

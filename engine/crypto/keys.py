@@ -108,13 +108,20 @@ _HASHES: dict[Digest, type[hashes.HashAlgorithm]] = {
 }
 
 
+_SHA3 = {Digest.Digest_sha3_256, Digest.Digest_sha3_384, Digest.Digest_sha3_512}
+
+
 def signing_hash(digest: Digest, key: PrivateKey) -> hashes.HashAlgorithm | None:
     """The hash to sign with. Ed25519 signs without a separate digest (None, whatever is
-    asked); `Digest_None` means SHA-256 for the others. Weak or odd digests are refused."""
+    asked); `Digest_None` means SHA-256 for the others. Weak or odd digests are refused, and
+    SHA-3 with EC keys."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return None
     if digest == Digest.Digest_None:
         return hashes.SHA256()
+    if digest in _SHA3 and isinstance(key, ec.EllipticCurvePrivateKey):
+        # cryptography signs ECDSA-SHA3, but OpenSSL before 3.2 cannot verify it.
+        raise CryptoError(f"{digest.display} cannot sign with an EC key; use SHA256/384/512")
     try:
         return _HASHES[digest]()
     except KeyError:
