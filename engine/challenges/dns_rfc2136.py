@@ -37,6 +37,7 @@ _TIMEOUT = 10.0
 
 class Rfc2136Responder(DnsResponder):
     method = "dns-01 by RFC 2136 update"
+    timeout = _TIMEOUT
 
     def __init__(self, on_event=None) -> None:
         super().__init__(on_event)
@@ -73,18 +74,17 @@ class Rfc2136Responder(DnsResponder):
     # -- talking to the primary -------------------------------------------------------
 
     async def _ask(self, server: NameServer, name: dns.name.Name, rdtype: str):
+        # TCP, as the update itself goes: a server that is down says so at once.
         query = dns.message.make_query(name, rdtype)
         try:
-            response, _ = await dns.asyncquery.udp_with_fallback(
-                query, server.address, port=server.port, timeout=_TIMEOUT
+            return await dns.asyncquery.tcp(
+                query, server.address, port=server.port, timeout=self.timeout
             )
         except dns.exception.Timeout:
             raise ResponderError(f"DNS server {server} does not answer (time-out)") from None
         except OSError as exc:
-            raise ResponderError(
-                f"DNS server {server} unreachable: {exc.strerror or exc}"
-            ) from None
-        return response
+            why = exc.strerror or str(exc)
+            raise ResponderError(f"DNS server {server} unreachable: {why}") from None
 
     async def _locate(self, record: str, order: Order) -> tuple[str, str]:
         """(name to update, its zone): CNAMEs at the update server followed, the zone
@@ -141,11 +141,12 @@ class Rfc2136Responder(DnsResponder):
         what = f"update of {name} TXT in zone {zone} at {server}"
         try:
             response = await dns.asyncquery.tcp(
-                message, server.address, port=server.port, timeout=_TIMEOUT
+                message, server.address, port=server.port, timeout=self.timeout
             )
         except dns.tsig.PeerBadKey:
             raise ResponderError(
-                f"{what} refused: the server does not know TSIG key {order.tsig_name}"
+                f"{what} refused: the server does not know TSIG key {order.tsig_name} "
+                f"({order.tsig_algorithm or 'hmac-sha256'})"
             ) from None
         except (dns.tsig.PeerBadSignature, dns.tsig.BadSignature):
             raise ResponderError(
