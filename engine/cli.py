@@ -237,7 +237,7 @@ async def cmd_account_acme(args) -> int:
         if session.account.supplier != SupplierProto.SuppProtoAcmeV2:
             raise WorkflowError(str(session.directory), "only ACME accounts have that operation")
         if args.command == "rollover":
-            await supplier.rollover_key()
+            await supplier.rollover()
             print("account key replaced")
         else:
             await supplier.deactivate_account()

@@ -399,6 +399,7 @@ class Account:
     ca_key_password: str = ics_key("CAPkeyPw")
     # certdesk additions
     ca_bundle: str = ics_key("CdCaBundle")  # trust for the supplier's TLS (tests: Pebble's)
+    trust_roots: str = ics_key("CdTrustRoots")  # roots the chain check trusts (else the system's)
     http_listen: str = ics_key("CdHttpListen")  # built-in http-01 server, ADDR:PORT
     alpn_listen: str = ics_key("CdAlpnListen")  # built-in tls-alpn-01 server, ADDR:PORT
     poll_interval: int = ics_key("CdPollInterval", 10)  # seconds between queue checks

@@ -6,11 +6,12 @@ place that knows how the parts are put together.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from .events import EventBus
-from .model import Account
+from .model import Account, SupplierProto
 from .suppliers import make_supplier
 from .suppliers.base import Supplier
 from .workflow import Workflow
@@ -55,7 +56,10 @@ class AccountSession:
 
     async def supplier(self) -> Supplier:
         if self._supplier is None:
-            supplier = make_supplier(self.account, self.directory, **self._supplier_options)
+            options = dict(self._supplier_options)
+            if self.account.supplier == SupplierProto.SuppProtoAcmeV2:
+                options.setdefault("log", lambda line: self.bus.log("", line, logging.DEBUG))
+            supplier = make_supplier(self.account, self.directory, **options)
             await supplier.open(self.account)
             self.db.put_account(self.account)  # opening may have registered the account
             self.db.save()

@@ -724,14 +724,15 @@ class Workflow:
         return key, csr_to_der(csr)
 
     def _trust_roots(self) -> list[bytes] | None:
-        """Roots the chain check trusts: the Own CA's root, or a bundle set for the account
-        (tests trust Pebble's roots this way); None means the system store."""
+        """Roots the chain check trusts: a bundle set for the account (a private ACME CA,
+        Pebble in tests), else the Own CA's root; None means the system store."""
+        if self.account.trust_roots:
+            try:
+                return [Path(self.account.trust_roots).read_bytes()]
+            except OSError as exc:
+                self.bus.log("", f"cannot read trust roots {self.account.trust_roots}: {exc}", logging.WARNING)
         roots = getattr(self.supplier, "trust_roots", None)
-        if callable(roots):
-            found = roots()
-            if found:
-                return found
-        return None
+        return roots() if callable(roots) else None
 
     async def install(self, cn: str) -> Order:
         from .outputs import install_certificate
