@@ -11,6 +11,7 @@ import ipaddress
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,7 +100,8 @@ def _load(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
         os.unlink(path)
 
 
-def _context_for(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+def context_for(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    """A server context presenting this challenge certificate, for ALPN acme-tls/1."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols([ACME_TLS_ALPN])
@@ -112,9 +114,15 @@ class AlpnServer:
     without a known SNI name is aborted (unrecognized_name); a client that completes one
     without ALPN `acme-tls/1` gets a one-line refusal and the connection is closed."""
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 443) -> None:
+    def __init__(
+        self,
+        host: str = "0.0.0.0",
+        port: int = 443,
+        fallback: Callable[[str], ssl.SSLContext | None] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.fallback = fallback  # asked for names not registered (certificate files)
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._server: asyncio.Server | None = None
         self._default = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -124,7 +132,7 @@ class AlpnServer:
     def add(self, identifier: str, key_authorization: str) -> bytes:
         """Serve a fresh challenge certificate for `identifier`; returns its PEM."""
         cert_pem, key_pem = make_alpn_certificate(identifier, key_authorization)
-        self._contexts[sni_name(identifier)] = _context_for(cert_pem, key_pem)
+        self._contexts[sni_name(identifier)] = context_for(cert_pem, key_pem)
         return cert_pem
 
     def remove(self, identifier: str) -> None:
@@ -144,7 +152,10 @@ class AlpnServer:
         return self._server.sockets[0].getsockname()[:2]
 
     def _pick(self, sslobj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> int | None:
-        ctx = self._contexts.get((name or "").lower().rstrip("."))
+        wanted = (name or "").lower().rstrip(".")
+        ctx = self._contexts.get(wanted)
+        if ctx is None and wanted and self.fallback is not None:
+            ctx = self.fallback(wanted)
         if ctx is None:
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
         sslobj.context = ctx
