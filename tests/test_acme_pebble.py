@@ -5,6 +5,7 @@ Challenges are answered through pebble-challtestsrv, so these tests need no resp
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import json
@@ -440,3 +441,9 @@ def test_account_dir_keys_are_pem(tmp_path: Path):
     assert not existed and key.alg == "RS256"
     again, existed = load_or_create_key(tmp_path / "new", PrivKeyType.PrivKeyECsecp256)
     assert existed and again.thumbprint() == key.thumbprint()
+
+
+async def test_twenty_orders_at_once_share_one_account(opened, pebble):
+    names = [unique("many") for _ in range(20)]
+    results = await asyncio.gather(*(issue(opened, pebble, [n]) for n in names))
+    assert [leaf_names(chain) for _o, chain, _k, _r in results] == [{n} for n in names]

@@ -123,6 +123,7 @@ class AcmeClient:
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
+            limits=httpx.Limits(max_connections=10),  # one account, a few keep-alive connections
             transport=transport,
         )
 

@@ -148,6 +148,7 @@ class AcmeSupplier:
         self.poll_timeout = poll_timeout
         self._transport = transport
         self._client: AcmeClient | None = None
+        self._key_existed = False
         self.account: Account | None = None
 
     # -- account --------------------------------------------------------------------
@@ -281,7 +282,9 @@ class AcmeSupplier:
             error=str(Problem.from_json(error)) if error else "",
         )
 
-    async def _authorization(self, url: str, wanted: str) -> AuthorizationInfo:
+    async def _authorization(
+        self, url: str, wanted: str, *, require: bool = True
+    ) -> AuthorizationInfo:
         body = (await self.client.post_as_get(url)).json()
         ident = body.get("identifier") or {}
         info = AuthorizationInfo(
@@ -297,7 +300,7 @@ class AcmeSupplier:
             # Reused: the CA remembers an earlier validation; nothing to answer.
             chosen = next((c for c in challenges if c.get("status") == "valid"), chosen)
             info.detail = "OK, authorization still valid"
-        elif chosen is None and info.status == "pending":
+        elif chosen is None and info.status == "pending" and require:
             offered = ", ".join(sorted({str(c.get("type")) for c in challenges})) or "none"
             name = ("*." if info.wildcard else "") + info.domain
             raise AcmeError(f"the CA offers no {wanted} challenge for {name} (offered: {offered})")
@@ -352,8 +355,10 @@ class AcmeSupplier:
             wanted = order.challenge_type.acme_type or ""
             result.authorizations = list(
                 await asyncio.gather(
-                    *(self._authorization(u, wanted) for u in body.get("authorizations") or []),
-                    return_exceptions=False,
+                    *(
+                        self._authorization(u, wanted, require=False)
+                        for u in body.get("authorizations") or []
+                    )
                 )
             )
         return result
