@@ -1,0 +1,1 @@
+"""Widgets of the certdesk app, one screen region each."""
