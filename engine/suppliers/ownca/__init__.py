@@ -34,19 +34,21 @@ __all__ = [
 
 class OwnCASupplier:
     """Supplier protocol over an `OwnCA`. `open` loads the CA named by the account's
-    CACertFile / CAPkeyFile / CAPkeyPw (relative paths are inside DirCertWork)."""
+    CACertFile / CAPkeyFile / CAPkeyPw; relative paths, index.txt and the CRL are in
+    `directory` (default: the account's DirCertWork)."""
 
     proto = SupplierProto.SuppProtoOwnCA
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | Path | None = None) -> None:
         self.ca: OwnCA | None = None
         self.account: Account | None = None
-        self.directory = Path(".")
+        self._given = Path(directory) if directory is not None else None
+        self.directory = self._given or Path(".")
 
     async def open(self, account: Account) -> None:
         if not account.ca_cert_file:
             raise SupplierError("The Own CA account has no CA certificate file (CACertFile)")
-        self.directory = Path(account.work_dir or ".")
+        self.directory = self._given or Path(account.work_dir or ".")
         try:
             self.ca = load_ca(
                 self.directory,
