@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not args.command else 2
     try:
         return asyncio.run(handler(args))
-    except UsageError as exc:
+    except (UsageError, NameError_) as exc:  # bad input, found after parsing
         print(f"certdesk: usage error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
