@@ -706,17 +706,21 @@ class Workflow:
         return self.get(cn)
 
     def _key_and_csr(self, order: Order):
-        """The key and CSR for this order; reused when an earlier attempt already saved them,
-        so a process killed after finalize collects the certificate for the key it has."""
-        from .crypto.csr import build_csr, csr_to_der
+        """The key and CSR for this order; reused when an earlier attempt at this same order
+        saved them already, so a process killed after finalize collects the certificate
+        the CA issued for the key it has."""
+        from .crypto.csr import build_csr, csr_to_der, load_csr
         from .crypto.keys import generate_key, load_key
-        from .outputs import save_key_and_csr
+        from .outputs import CSR, KEY, order_name, pem_key_password, save_key_and_csr
 
-        password = order.key_password or None
         if order.csr_origin == CsrOrigin.CsrOriginFile:
-            key = load_key(Path(order.old_key_file).read_bytes(), password)
-            csr_pem = Path(order.old_csr_file).read_bytes()
-            return key, csr_to_der(csr_pem)
+            key = load_key(Path(order.old_key_file).read_bytes(), order.key_password or None)
+            return key, csr_to_der(Path(order.old_csr_file).read_bytes())
+        base = order_name(self.directory, self.account.supplier, order.supp_order_id, order.common_name)
+        saved_key, saved_csr = Path(f"{base}{KEY}"), Path(f"{base}{CSR}")
+        if saved_key.exists() and saved_csr.exists():
+            key = load_key(saved_key.read_bytes(), pem_key_password(order), source=str(saved_key))
+            return key, csr_to_der(load_csr(saved_csr.read_bytes(), source=str(saved_csr)))
         key = generate_key(order.key_type)
         csr = build_csr(order, key)
         save_key_and_csr(order, self.directory, self.account.supplier, key, csr)

@@ -334,3 +334,42 @@ def test_twenty_orders_in_one_run(ca, acme_account, certdesk_home):
         states = {o.common_name: o.issue_state for o in db.orders()}
     assert states == dict.fromkeys(cns, S.IssStateCollect)
     assert os.path.exists(account / "bulk19_example_test-certonly.pem")
+
+
+FINALIZE_THEN_DIE = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from engine.session import AccountSession
+
+    directory, cn = sys.argv[1], sys.argv[2]
+
+    async def main():
+        async with AccountSession.open(directory, hosting=True) as session:
+            workflow = await session.workflow()
+            await workflow.place_order(cn)
+            while workflow.get(cn).issue_state.name != "IssStateChallgOK":
+                await workflow.step(cn)
+            order = workflow.get(cn)
+            key, csr_der = workflow._key_and_csr(order)  # saved under order names
+            await workflow.supplier.finalize(order, csr_der)  # the CA issues ...
+            os.kill(os.getpid(), signal.SIGKILL)  # ... and we die before saving any file
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_resume_after_the_ca_issued_but_before_files_were_saved(ca, acme_account, certdesk_home):
+    account = acme_account(ca)
+    cn = "issued-then-killed.example.test"
+    add_order(account, cn, challenge_type=ChallengeType.ChallFileSrv)
+    env = certdesk_env(certdesk_home)
+    child = subprocess.run([sys.executable, "-c", FINALIZE_THEN_DIE, str(account), cn],
+                           capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    result = subprocess.run([*CERTDESK, "run", "--once", "-a", str(account)],
+                            capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    order, _ = _order_record(account, cn)
+    assert order.issue_state == S.IssStateCollect
+    assert order.chain_result == ChainResult.chainOK  # the leaf matches the key that was kept
