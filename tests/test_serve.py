@@ -132,6 +132,19 @@ def _refused(client: ftplib.FTP, command: str, data: bytes = b"x") -> str:
     return str(caught.value)
 
 
+def _oversize(client: ftplib.FTP, command: str) -> str:
+    try:
+        client.storbinary(command, io.BytesIO(b"A" * 2048))
+    except ftplib.error_perm as exc:
+        return str(exc)
+    except ConnectionResetError:
+        # Over TLS the cut data channel may reset before ftplib reads the reply.
+        with pytest.raises(ftplib.error_perm) as caught:
+            client.voidresp()
+        return str(caught.value)
+    raise AssertionError("an upload over 1 KiB was accepted")
+
+
 def test_serve_refuses_what_is_not_a_token(served: Served):
     client = served.ftp()
     try:
@@ -142,7 +155,7 @@ def test_serve_refuses_what_is_not_a_token(served: Served):
         assert "acme-challenge/<token>" in _refused(client, f"STOR {drop}/../../../../tmp/evil")
         assert "not an ACME token" in _refused(client, f"STOR {drop}/index.html")
         assert "not an ACME token" in _refused(client, f"STOR {drop}/.htaccess")
-        assert "at most 1024 bytes" in _refused(client, f"STOR {drop}/{TOKEN}", b"A" * 2048)
+        assert "at most 1024 bytes" in _oversize(client, f"STOR {drop}/{TOKEN}")
         assert not (served.root / ".well-known/acme-challenge" / TOKEN).exists()
         assert _refused(client, f"APPE {drop}/{TOKEN}").startswith("550")
         with pytest.raises(ftplib.error_perm, match=r"only /\.well-known/acme-challenge"):
@@ -222,3 +235,46 @@ def test_serve_bad_arguments_are_clear(tmp_path: Path):
         taken = run("--http", f"127.0.0.1:{busy.getsockname()[1]}")
     assert taken.returncode == 1 and "cannot listen for http-01" in taken.stderr
     assert "Traceback" not in taken.stderr
+
+
+async def test_serve_presents_certificate_files_for_tls_alpn(tmp_path: Path):
+    # A certdesk elsewhere writes acmealpn-<domain>.pem (ChallAlpnUNC); serve presents it.
+    alpn_dir = tmp_path / "alpn"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.serve",
+            "--root",
+            str(tmp_path / "site"),
+            "--tls-alpn",
+            "127.0.0.1:0",
+            "--alpn-dir",
+            str(alpn_dir),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        found = re.match(r"tls-alpn listening on 127\.0\.0\.1:(\d+)", proc.stdout.readline())
+        assert found, proc.stderr.read()
+        order = Order(
+            common_name="localhost",
+            challenge_type=ChallengeType.ChallAlpnUNC,
+            alpn_dir=str(alpn_dir),
+        )
+        account = Account(validation_tls_port=int(found[1]))
+        async with ResponderHost() as host:
+            responder = responder_for(order, account, host)
+            ch = Challenge(domain="localhost", token=TOKEN, key_authorization=KEYAUTH)
+            assert not (await responder.self_test(ch, order, account)).ok  # no file yet
+            await responder.prepare(ch, order, account)
+            result = await responder.self_test(ch, order, account)
+            assert result.ok, result.detail
+            await responder.cleanup(ch, order, account)
+            assert not (alpn_dir / "acmealpn-localhost.pem").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
