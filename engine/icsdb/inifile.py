@@ -1,0 +1,270 @@
+"""An exact codec for the INI dialect of ICS's TIcsIniFile, built for big files.
+
+The whole file is parsed once into `Section` objects that keep the text they were read
+from. A section is only split into keys when someone asks for one, and only a section
+that was changed is rendered again, so saving is a join of cached strings.
+
+Reading follows ICS: lines are trimmed (Delphi Trim: every char <= ' '), blank lines and
+lines starting with ``;`` are skipped, a key is what comes before the first ``=`` and the
+value what comes after it, both trimmed; section and key lookups ignore case. Being
+stricter than ICS on one point keeps garbage out: any other line (no ``=``, an empty
+key, a ``[`` without its ``]``, a key before the first section) is an `IniError` that
+names the line, so a file that is not an INI is refused rather than half-read.
+
+Text is held with ``\\n`` line ends; `IniDocument.render` produces CRLF.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+__all__ = ["DELPHI_WS", "IniDocument", "IniError", "Section"]
+
+# Delphi's Trim removes every character up to and including the space.
+DELPHI_WS = "".join(map(chr, range(33)))
+_WS_CLASS = r"[\x00-\x09\x0b-\x20]"  # ... except the line end, for the regexes below
+
+# One pass finds every section header (group 1) and the first line that is none of:
+# blank, comment, header, `key=value` with a non-empty key (group 2).
+_SCAN = re.compile(
+    rf"^{_WS_CLASS}*+(?:\[([^\n]*)\]{_WS_CLASS}*+$|(?!$|;|[^\[=\n][^=\n]*=)([^\n]*+)$)", re.M
+)
+
+
+class IniError(ValueError):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+# A section holding any of these may have lines to trim or comments: the careful path.
+_IRREGULAR = (" =", "= ", "\n ", " \n", "\n;", "\t", "\n=")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def _irregular(body: str) -> bool:
+    for mark in _IRREGULAR:
+        if mark in body:
+            return True
+    return _CONTROL.search(body) is not None
+
+
+class Section:
+    """One ``[name]`` block. Keeps its source text until it is changed."""
+
+    __slots__ = ("_comments", "_lower", "_text", "_values", "name")
+
+    def __init__(self, name: str, text: str | None = None) -> None:
+        self.name = name
+        self._text = text  # rendered form incl. header and the blank line after it
+        # Parsed lazily: key (as written) -> value, in file order; comment lines, each
+        # under the key that followed it (None: at the end); lower-cased key -> key.
+        self._values: dict[str, str] | None = None if text is not None else {}
+        self._comments: dict[str | None, list[str]] | None = None
+        self._lower: dict[str, str] | None = None
+
+    # -- reading
+
+    def _parse(self) -> dict[str, str]:
+        text = self._text
+        assert text is not None
+        body = text[text.index("\n") :]  # from the line end after the header
+        values: dict[str, str] | None = None
+        if not _irregular(body):
+            # The common case (what ICS and certdesk write): no blanks to trim, no comments.
+            pairs = [line.split("=", 1) for line in body.split("\n") if line]
+            values = dict(pairs)
+            if len(values) != len(pairs):
+                values = None  # a repeated key: the careful path below
+        if values is None:
+            values = self._parse_slow(body)
+        self._values = values
+        return values
+
+    def _parse_slow(self, body: str) -> dict[str, str]:
+        values: dict[str, str] = {}
+        comments: dict[str | None, list[str]] = {}
+        pending: list[str] = []
+        for raw in body.split("\n"):
+            line = raw.strip(DELPHI_WS)
+            if not line:
+                continue
+            if line[0] == ";":
+                pending.append(raw)
+                continue
+            key, _, value = line.partition("=")
+            key = key.rstrip(DELPHI_WS)
+            if key not in values:  # a repeated key: the first wins, as in Delphi
+                values[key] = value.lstrip(DELPHI_WS)
+                if pending:
+                    comments[key], pending = pending, []
+        if pending:
+            comments[None] = pending
+        self._comments = comments or None
+        return values
+
+    def _lower_map(self) -> dict[str, str]:
+        if self._lower is None:
+            values = self._values if self._values is not None else self._parse()
+            lower: dict[str, str] = {}
+            for key in values:
+                lower.setdefault(key.lower(), key)
+            self._lower = lower
+        return self._lower
+
+    def values(self) -> dict[str, str]:
+        """Key (as written) -> value. Read-only; for case-insensitive lookup use `get`."""
+        return self._values if self._values is not None else self._parse()
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        values = self._values if self._values is not None else self._parse()
+        value = values.get(key)
+        if value is None:
+            actual = self._lower_map().get(key.lower())
+            if actual is not None:
+                value = values[actual]
+        return default if value is None else value
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self.values().items()))
+
+    # -- writing
+
+    def set(self, key: str, value: str) -> None:
+        """Set a key: in place when it exists (ICS keeps first-insertion order), else at
+        the end."""
+        values = self._values if self._values is not None else self._parse()
+        old = values.get(key)
+        if old is None:
+            actual = self._lower_map().get(key.lower())
+            if actual is None:
+                self._lower_map()[key.lower()] = key
+            else:
+                key, old = actual, values[actual]
+        if old == value:
+            return
+        values[key] = value
+        self._text = None
+
+    def delete(self, key: str) -> None:
+        values = self._values if self._values is not None else self._parse()
+        actual = key if key in values else self._lower_map().get(key.lower())
+        if actual is None:
+            return
+        del values[actual]
+        self._lower_map().pop(actual.lower(), None)
+        if self._comments and actual in self._comments:
+            self._comments.setdefault(None, [])[:0] = self._comments.pop(actual)
+        self._text = None
+
+    @property
+    def dirty(self) -> bool:
+        return self._text is None
+
+    def text(self) -> str:
+        if self._text is None:
+            values = self._values
+            assert values is not None
+            if self._comments:
+                out = [f"[{self.name}]"]
+                for key, value in values.items():
+                    out.extend(self._comments.get(key, ()))
+                    out.append(f"{key}={value}")
+                out.extend(self._comments.get(None, ()))
+            else:
+                out = [f"[{self.name}]", *[f"{k}={v}" for k, v in values.items()]]
+            out.append("\n")
+            self._text = "\n".join(out)
+        return self._text
+
+
+class IniDocument:
+    """An ordered, case-insensitive collection of sections."""
+
+    def __init__(self) -> None:
+        self.preamble = ""  # comments before the first section, kept as they are
+        self._sections: dict[str, Section] = {}
+        self.duplicates: list[str] = []  # section names met twice (merged into the first)
+
+    @classmethod
+    def parse(cls, text: str) -> IniDocument:
+        """Parse `text` (any line ends). Raises IniError naming the first bad line."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        headers = []
+        for match in _SCAN.finditer(text):
+            if match.group(1) is None:
+                line = text.count("\n", 0, match.start()) + 1
+                shown = match.group(2).strip(DELPHI_WS)
+                if len(shown) > 60:
+                    shown = shown[:57] + "..."
+                what = "an unterminated section name" if shown[:1] == "[" else "not key=value"
+                raise IniError(f"line {line}: {what}: {shown!r}", line)
+            headers.append(match)
+        doc = cls()
+        first = headers[0].start() if headers else len(text)
+        head = text[:first]
+        if head.strip(DELPHI_WS):
+            # Only comments may come before the first section (the regex let keys through).
+            for number, raw in enumerate(head.split("\n"), 1):
+                line = raw.strip(DELPHI_WS)
+                if line and line[0] != ";":
+                    raise IniError(f"line {number}: key outside any section: {line[:60]!r}", number)
+            doc.preamble = head.rstrip(DELPHI_WS) + "\n\n"
+        sections = doc._sections
+        ends = [m.start() for m in headers[1:]] + [len(text)]
+        for match, end in zip(headers, ends, strict=True):
+            name = match.group(1)
+            block = text[match.start() : end].rstrip(DELPHI_WS) + "\n\n"
+            lname = name.lower()
+            if lname in sections:
+                doc.duplicates.append(name)
+                first_section = sections[lname]
+                for key, value in Section(name, block).items():
+                    if key not in first_section:
+                        first_section.set(key, value)
+                continue
+            sections[lname] = Section(name, block)
+        return doc
+
+    def render(self) -> str:
+        """The whole file, CRLF line ends, one blank line after each section."""
+        text = self.preamble + "".join(s.text() for s in self._sections.values())
+        return text.replace("\n", "\r\n")
+
+    # -- sections
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(list(self._sections.values()))
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._sections
+
+    def get(self, name: str) -> Section | None:
+        return self._sections.get(name.lower())
+
+    def add(self, name: str, *, first: bool = False) -> Section:
+        """The section `name`, created (at the end, or at the start) when missing."""
+        section = self._sections.get(name.lower())
+        if section is not None:
+            return section
+        section = Section(name)
+        if first:
+            self._sections = {name.lower(): section, **self._sections}
+        else:
+            self._sections[name.lower()] = section
+        return section
+
+    def remove(self, name: str) -> bool:
+        return self._sections.pop(name.lower(), None) is not None
+
+    @property
+    def dirty(self) -> bool:
+        return any(s.dirty for s in self._sections.values())
