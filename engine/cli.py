@@ -20,7 +20,12 @@ from pathlib import Path
 
 from . import registry
 from .accounts import LETSENCRYPT, LETSENCRYPT_STAGING
-from .cli_domain import add_domain_arguments, apply_domain_arguments
+from .cli_settings import (
+    add_account_arguments,
+    add_domain_arguments,
+    apply_account_arguments,
+    apply_domain_arguments,
+)
 from .events import Event, EventBus
 from .model import Account, IssueState, Order, SupplierProto, as_utc
 from .names import SUPPLIERS, NameError_, format_formats, friendly, parse_friendly
@@ -203,6 +208,15 @@ async def cmd_account_show(args) -> int:
         _print_account(args, session.account, session.directory)
     finally:
         await session.aclose()
+    return 0
+
+
+async def cmd_account_set(args) -> int:
+    async with _open(args, writable=True) as session:
+        account = apply_account_arguments(session.account, args)
+        session.db.put_account(account)
+        session.db.save()
+        _print_account(args, account, session.directory)
     return 0
 
 
@@ -548,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Own CA: do not create a CA yet (use `ca create` or `ca load`)",
     )
     command("show", cmd_account_show, "show the account", account_commands)
+    add_account_arguments(
+        command("set", cmd_account_set, "change account settings", account_commands)
+    )
     command("rollover", cmd_account_acme, "ACME: replace the account key", account_commands)
     command(
         "deactivate", cmd_account_acme, "ACME: deactivate the account at the CA", account_commands

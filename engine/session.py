@@ -12,6 +12,7 @@ from typing import Any
 
 from .events import EventBus
 from .model import Account, SupplierProto
+from .notify import EventLog, Notifier
 from .suppliers import make_supplier
 from .suppliers.base import Supplier
 from .workflow import Workflow
@@ -37,6 +38,12 @@ class AccountSession:
         self._supplier_options = supplier_options or {}
         self._supplier: Supplier | None = None
         self._workflow: Workflow | None = None
+        self.notifier: Notifier | None = None
+        if not db.read_only:
+            # Only the process that changes the account reports what happened to it.
+            self.bus.subscribe(EventLog(self.directory))
+            self.notifier = Notifier(self.account, self.directory, bus=self.bus)
+            self.bus.subscribe(self.notifier)
 
     @classmethod
     def open(cls, directory: str | Path, *, writable: bool = True, create: bool = False,
@@ -75,6 +82,8 @@ class AccountSession:
 
     async def aclose(self) -> None:
         try:
+            if self.notifier is not None:
+                self.notifier.wait()
             await self.responders.aclose()
             if self._supplier is not None:
                 await self._supplier.aclose()

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.servers.bind",
     "tests.servers.ftp",
     "tests.servers.accounts",
+    "tests.servers.smtp",
 ]

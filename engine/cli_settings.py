@@ -1,7 +1,8 @@
-"""`certdesk domain set`: the options that describe an order, and how they map onto it.
+"""`certdesk domain set` and `certdesk account set`: the options, and how they map onto
+the records.
 
-Each option names the Order field it sets; an option not given leaves its field alone,
-so editing one setting of a running order changes only that setting (ICS's CertSaveDomain
+Each option names the field it sets; an option not given leaves its field alone, so
+editing one setting of a running order changes only that setting (ICS's CertSaveDomain
 reset the order instead; certdesk does not).
 """
 
@@ -11,7 +12,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from .model import CsrOrigin, Order
+from .model import Account, CsrOrigin, Order
 from .names import (
     CHALLENGES,
     CIPHERS,
@@ -23,7 +24,12 @@ from .names import (
     parse_friendly,
 )
 
-__all__ = ["add_domain_arguments", "apply_domain_arguments"]
+__all__ = [
+    "add_domain_arguments",
+    "apply_domain_arguments",
+    "add_account_arguments",
+    "apply_account_arguments",
+]
 
 # (flag, Order field, help). Plain text settings, copied as given.
 _TEXT_OPTIONS = [
@@ -202,3 +208,102 @@ def _host_port(text: str, what: str) -> None:
         raise NameError_(
             f"{what.replace('_', '-')} {text!r} must be ADDR:PORT, e.g. 127.0.0.1:5002"
         )
+
+
+# (flag, Account field, type, help)
+_ACCOUNT_OPTIONS = [
+    ("--email", "email", str, "contact e-mail for the CA"),
+    ("--title", "title", str, "a name for the account"),
+    (
+        "--ca-bundle",
+        "ca_bundle",
+        "file",
+        "trust this bundle for the CA's TLS (else the system store)",
+    ),
+    (
+        "--trust-roots",
+        "trust_roots",
+        "file",
+        "roots the chain check trusts (else the system store)",
+    ),
+    (
+        "--preferred-chain",
+        "preferred_chain",
+        str,
+        "ACME: choose the chain whose top issuer has this CN",
+    ),
+    ("--http-listen", "http_listen", "listen", "default ADDR:PORT of the built-in http-01 server"),
+    (
+        "--alpn-listen",
+        "alpn_listen",
+        "listen",
+        "default ADDR:PORT of the built-in tls-alpn-01 server",
+    ),
+    (
+        "--resolver",
+        "resolver",
+        str,
+        "DNS server HOST[:PORT] the self-tests resolve names with (else the system's)",
+    ),
+    (
+        "--validation-http-port",
+        "validation_http_port",
+        int,
+        "port the CA validates http-01 on (80)",
+    ),
+    (
+        "--validation-tls-port",
+        "validation_tls_port",
+        int,
+        "port the CA validates tls-alpn-01 on (443)",
+    ),
+    (
+        "--poll-interval",
+        "poll_interval",
+        int,
+        "seconds between queue checks in `certdesk run` (10)",
+    ),
+    ("--concurrency", "concurrency", int, "orders in flight at once (10)"),
+    ("--renew-days", "renew_days", int, "renew certificates with fewer days left (30)"),
+    ("--notify-email", "notify_email", str, "send completion and failure reports to this address"),
+    ("--smtp-server", "smtp_server", str, "HOST[:PORT] of the mail server for reports"),
+    (
+        "--notify-command",
+        "notify_command",
+        str,
+        "shell command run on completion or failure (env CERTDESK_EVENT, _CN, _MESSAGE)",
+    ),
+    ("--crl-url", "crl_url", str, "Own CA: CRL distribution point put into certificates"),
+]
+
+
+def add_account_arguments(parser: argparse.ArgumentParser) -> None:
+    for flag, attr, _kind, text in _ACCOUNT_OPTIONS:
+        parser.add_argument(flag, dest=attr, metavar="VALUE", help=text)
+    log = parser.add_mutually_exclusive_group()
+    log.add_argument("--log-json", dest="log_json", action="store_true", default=None,
+                     help="log every ACME request and response to acme-log.jsonl")  # fmt: skip
+    log.add_argument("--no-log-json", dest="log_json", action="store_false")
+
+
+def apply_account_arguments(account: Account, args: argparse.Namespace) -> Account:
+    changes: dict[str, object] = {}
+    for flag, attr, kind, _text in _ACCOUNT_OPTIONS:
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        if kind is int:
+            if not value.isdigit():
+                raise NameError_(f"{flag} must be a whole number, not {value!r}")
+            changes[attr] = int(value)
+        elif kind == "file":
+            changes[attr] = str(_file(value, flag)) if value else ""
+        elif kind == "listen":
+            if value:
+                _host_port(value, flag.lstrip("-"))
+            changes[attr] = value
+        else:
+            changes[attr] = value
+    if args.log_json is not None:
+        changes["log_json"] = args.log_json
+    return replace(account, **changes)
