@@ -28,6 +28,7 @@ from .screens.confirm import (
     names_line,
 )
 from .screens.order_form import OrderForm, OrderFormResult
+from .widgets.accounts import display_dir
 
 if TYPE_CHECKING:
     from engine.workflow import Workflow
@@ -339,7 +340,7 @@ class ActionsMixin:
         except (AccountExists, *KNOWN_ERRORS) as exc:
             self.report_error("", f"could not create the account: {exc}")
             return
-        self.add_log("", f"created account {directory}")
+        self.add_log("", f"created account {display_dir(directory)}")
         await self.open_account(directory)
 
     def action_open_account(self) -> None:

@@ -26,7 +26,13 @@ from engine.events import DnsPropagation, Event, EventBus
 
 from .actions import ActionsMixin
 from .present import KNOWN_ERRORS, Now, state_counts, utc_now
-from .widgets.accounts import AccountInfo, AccountsPane, describe_account, load_account_info
+from .widgets.accounts import (
+    AccountInfo,
+    AccountsPane,
+    describe_account,
+    display_dir,
+    load_account_info,
+)
 from .widgets.detail import DetailPane
 from .widgets.log import LogEntry, LogPane
 from .widgets.orders import OrderTable
@@ -199,7 +205,7 @@ class CertdeskApp(ActionsMixin, App[int]):
             self.notify(f"Opened read-only: {reason}", severity="warning", timeout=8)
             self._follow_timer = self.set_interval(self.follow_interval, self.follow_file)
         else:
-            self.add_log("", f"opened {session.directory}")
+            self.add_log("", f"opened {display_dir(session.directory)}")
             if self.run_scheduler:
                 self._start_scheduler()
         self.refresh_accounts()

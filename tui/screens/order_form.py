@@ -1,7 +1,7 @@
 """New or edit order: every setting of an order, checked by the engine as you type.
 
 The form fills the same namespace `certdesk domain set` parses into, and lets
-`engine.cli_domain.apply_domain_arguments`, `normalise_order` and `check_combination`
+`engine.cli_settings.apply_domain_arguments`, `normalise_order` and `check_combination`
 judge it, so the app and the command line accept and refuse the same orders.
 """
 
@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TabbedContent, TabPane
 
-from engine.cli_domain import apply_domain_arguments
+from engine.cli_settings import apply_domain_arguments
 from engine.model import ChallengeType, CsrOrigin, Order, SupplierProto
 from engine.names import (
     CHALLENGES,
