@@ -433,6 +433,10 @@ class Workflow:
             case Step.POLL:
                 return await self._poll(order)
             case Step.COLLECT:
+                if order.issue_state != S.IssStateChallgOK:
+                    # Every challenge is valid (reused authorizations): confirm with the CA
+                    # that the order is ready before finalizing it.
+                    return await self._poll(order)
                 await self.collect(cn)
                 return Outcome(progressed=True)
         raise AssertionError(step)  # pragma: no cover - the match is exhaustive
@@ -495,6 +499,11 @@ class Workflow:
         """
         if not challenges.needs_process(order.challenge_type):
             return None
+        unfinished = [
+            c for c in self.challenges(order) if c.issue_state in IN_FLIGHT - {S.IssStateChallgOK}
+        ]
+        if not unfinished:
+            return None
         if not self.hosting:
             return Outcome(
                 progressed=False,
@@ -502,10 +511,8 @@ class Workflow:
                 waiting="the built-in challenge server needs a process that stays up: "
                 "run `certdesk run` (or order with --wait)",
             )
-        for challenge in self.challenges(order):
-            if challenge.issue_state in IN_FLIGHT - {S.IssStateChallgOK} and (
-                challenge.section_name not in self._prepared_here
-            ):
+        for challenge in unfinished:
+            if challenge.section_name not in self._prepared_here:
                 await responder.prepare(challenge, order, self.account)
                 self._prepared_here.add(challenge.section_name)
         return None
@@ -716,7 +723,9 @@ class Workflow:
         if order.csr_origin == CsrOrigin.CsrOriginFile:
             key = load_key(Path(order.old_key_file).read_bytes(), order.key_password or None)
             return key, csr_to_der(Path(order.old_csr_file).read_bytes())
-        base = order_name(self.directory, self.account.supplier, order.supp_order_id, order.common_name)
+        base = order_name(
+            self.directory, self.account.supplier, order.supp_order_id, order.common_name
+        )
         saved_key, saved_csr = Path(f"{base}{KEY}"), Path(f"{base}{CSR}")
         if saved_key.exists() and saved_csr.exists():
             key = load_key(saved_key.read_bytes(), pem_key_password(order), source=str(saved_key))
@@ -734,7 +743,11 @@ class Workflow:
             try:
                 return [Path(self.account.trust_roots).read_bytes()]
             except OSError as exc:
-                self.bus.log("", f"cannot read trust roots {self.account.trust_roots}: {exc}", logging.WARNING)
+                self.bus.log(
+                    "",
+                    f"cannot read trust roots {self.account.trust_roots}: {exc}",
+                    logging.WARNING,
+                )
         roots = getattr(self.supplier, "trust_roots", None)
         return roots() if callable(roots) else None
 

@@ -373,3 +373,32 @@ def test_resume_after_the_ca_issued_but_before_files_were_saved(ca, acme_account
     order, _ = _order_record(account, cn)
     assert order.issue_state == S.IssStateCollect
     assert order.chain_result == ChainResult.chainOK  # the leaf matches the key that was kept
+
+
+def test_reused_authorizations_go_straight_to_collection(pebble_factory, acme_account):
+    ca = pebble_factory(
+        env={"PEBBLE_AUTHZREUSE": "100"}, challtestsrv_http=False, challtestsrv_tls=False
+    )
+    account = acme_account(ca)
+    add_order(account, "reuse.example.test", challenge_type=ChallengeType.ChallFileSrv)
+    asyncio.run(_order(account, "reuse.example.test"))
+
+    async def order_again() -> list[Event]:
+        events: list[Event] = []
+        bus = EventBus()
+        bus.subscribe(events.append)
+        # No host this time: a reused authorization needs no responder at all.
+        async with AccountSession.open(account, bus=bus, hosting=False) as session:
+            workflow = await session.workflow()
+            await workflow.place_order("reuse.example.test", force=True)
+            outcome = await workflow.complete("reuse.example.test", timeout=30)
+            assert not outcome.needs_host
+        return events
+
+    events = asyncio.run(order_again())
+    order, _ = _order_record(account, "reuse.example.test")
+    assert order.issue_state == S.IssStateCollect, order.cert_errors
+    assert order.order_attempts == 2
+    assert order.sans[0].valid_result == "OK, authorization already valid (reused)"
+    states = [e.new for e in events if isinstance(e, OrderStateChanged)]
+    assert S.IssStateChallgPend not in states  # nothing was validated again
