@@ -366,9 +366,13 @@ async def _each(args, action: Callable[..., Awaitable[object]], *, hosting: bool
     """Run `action(workflow, cn)` for every CN given, concurrently; exit 1 if any failed."""
     async with _open(args, writable=True, hosting=hosting) as session:
         workflow = await session.workflow()
-        results = await asyncio.gather(
-            *(action(workflow, cn) for cn in args.cn), return_exceptions=True
-        )
+        slots = asyncio.Semaphore(max(1, session.account.concurrency or 10))
+
+        async def bounded(cn: str):
+            async with slots:
+                return await action(workflow, cn)
+
+        results = await asyncio.gather(*(bounded(cn) for cn in args.cn), return_exceptions=True)
         failed = 0
         for cn, result in zip(args.cn, results, strict=True):
             if isinstance(result, BaseException):
