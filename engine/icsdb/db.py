@@ -341,10 +341,16 @@ class AccountDB:
         except UnicodeEncodeError as exc:
             raise IcsDbError(f"{self.path}: a value holds text UTF-8 cannot store: {exc}") from None
 
-    def save(self) -> None:
-        """Write the file if anything changed; durable when this returns."""
+    def save(self, *, full: bool = False) -> None:
+        """Write the file if anything changed; durable when this returns.
+
+        full: render every section again from its keys, even untouched ones (this
+        normalises hand-edited text: comments stay, blanks around `=` go).
+        """
         self._writable()
-        if not self._dirty:
+        if full:
+            self._doc.touch_all()
+        elif not self._dirty:
             return
         data = self.render()
         try:

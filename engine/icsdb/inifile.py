@@ -265,6 +265,8 @@ class IniDocument:
     def remove(self, name: str) -> bool:
         return self._sections.pop(name.lower(), None) is not None
 
-    @property
-    def dirty(self) -> bool:
-        return any(s.dirty for s in self._sections.values())
+    def touch_all(self) -> None:
+        """Make every section render again from its keys."""
+        for section in self._sections.values():
+            section.values()
+            section._text = None
