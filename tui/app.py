@@ -111,8 +111,9 @@ class CertdeskApp(ActionsMixin, App[int]):
                 yield Static(id="account-bar")
                 yield Input(placeholder="filter: words in the name, method or state", id="filter")
                 yield OrderTable(id="orders", now=self.now)
+        with Horizontal(id="lower"):
             yield DetailPane(id="detail", now=self.now)
-        yield LogPane(id="log")
+            yield LogPane(id="log")
         yield BulkBar(id="bulk")
         yield Footer()
 
@@ -139,7 +140,6 @@ class CertdeskApp(ActionsMixin, App[int]):
     def _apply_width(self, width: int) -> None:
         wide = width >= WIDE
         self.screen.set_class(wide, "-wide")
-        self.table.set_compact(not wide)
 
     # -- opening and closing accounts
 

@@ -23,15 +23,26 @@ from ..present import (
 __all__ = ["OrderTable"]
 
 MARK = "●"
-# (key, label, width at 80 columns, width on a wide terminal)
+# (key, label, width); CN and SANs (width 0) share what the others leave, 3:2.
 COLUMNS = [
-    ("cn", "Common name", 20, 34),
-    ("sans", "SANs", 8, 36),
-    ("method", "Method", 8, 10),
-    ("state", "State", 11, 12),
-    ("expires", "Expires", 15, 16),
-    ("num", "Order", 5, 7),
+    ("cn", "Common name", 0),
+    ("sans", "SANs", 0),
+    ("method", "Method", 9),
+    ("state", "State", 11),
+    ("expires", "Expires", 16),
+    ("num", "Order", 5),
 ]
+MIN_CN, MIN_SANS = 20, 6
+
+
+def column_widths(total: int, padding: int = 1) -> dict[str, int]:
+    """Widths that fill `total` cells (80 columns still show every column)."""
+    fixed = sum(w for _, _, w in COLUMNS) + 2 * padding * len(COLUMNS) + 2  # + scrollbar
+    free = max(total - fixed, MIN_CN + MIN_SANS)
+    cn = max(MIN_CN, free * 3 // 5)
+    widths = {key: width for key, _, width in COLUMNS}
+    widths["cn"], widths["sans"] = cn, max(MIN_SANS, free - cn)
+    return widths
 
 
 class OrderTable(DataTable):
@@ -70,7 +81,7 @@ class OrderTable(DataTable):
         self.filter_text = ""
         self.sort_column = "cn"
         self.sort_reversed = False
-        self.compact = True
+        self._width = 80
         self.shown: list[str] = []
         self._shown_set: set[str] = set()
 
@@ -78,16 +89,17 @@ class OrderTable(DataTable):
         self._add_columns()
 
     def _add_columns(self) -> None:
-        for key, label, narrow, wide in COLUMNS:
-            self.add_column(label, width=narrow if self.compact else wide, key=key)
+        widths = column_widths(self._width)
+        for key, label, _ in COLUMNS:
+            self.add_column(label, width=widths[key], key=key)
 
-    def set_compact(self, compact: bool) -> None:
-        if compact == self.compact and self.columns:
-            return
-        self.compact = compact
-        self.clear(columns=True)
-        self._add_columns()
-        self._rebuild()
+    def on_resize(self) -> None:
+        width = self.content_region.width or self.size.width
+        if width and width != self._width:
+            self._width = width
+            self.clear(columns=True)
+            self._add_columns()
+            self._rebuild()
 
     # -- the model
 
@@ -188,10 +200,10 @@ class OrderTable(DataTable):
         return self._shown_set
 
     def _keys(self) -> list[str]:
-        return [key for key, *_ in COLUMNS]
+        return [key for key, _, _ in COLUMNS]
 
     def _label(self, key: str) -> str:
-        return next(label for k, label, *_ in COLUMNS if k == key)
+        return next(label for k, label, _ in COLUMNS if k == key)
 
     def _cn_cell(self, order: Order) -> Text:
         marked = order.common_name in self.marked
