@@ -14,13 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import challenges
 from . import events as ev
 from .challenges.base import Responder, ResponderError
+from .checks import (
+    CheckError,
+    check_combination,
+    guard_reorder,
+    names_from_csr,
+    normalise_order,
+)
 from .model import (
     Account,
     ChainResult,
@@ -29,11 +36,9 @@ from .model import (
     CsrOrigin,
     IssueState,
     Order,
-    San,
     SupplierProto,
-    as_utc,
 )
-from .names import NameError_, validate_cn, validate_san
+from .names import NameError_
 from .states import (
     HAS_CERTIFICATE,
     IN_FLIGHT,
@@ -54,8 +59,6 @@ log = logging.getLogger("certdesk.workflow")
 S = IssueState
 FIRST_POLL = 0.02  # a fast CA (Pebble, an Own CA) is never waited on
 MAX_POLL = 2.0
-LE_FAILED_PER_HOUR = 5  # Let's Encrypt's failed-validation limit per name per hour
-REORDER_GUARD = timedelta(days=1)  # ICS: no new order within a day of the last certificate
 
 
 class WorkflowError(Exception):
@@ -76,62 +79,6 @@ class Outcome:
     needs_host: bool = False  # a built-in responder must run in a process that stays up
     retry_after: float | None = None
     person: bool = False  # waiting for somebody to act, not for a machine
-
-
-def normalise_order(order: Order) -> Order:
-    """Check and normalise an order's names: CN valid, SANs valid, CN among the SANs.
-
-    Raises NameError_ with the reason; returns the order with lower-cased names and one
-    San record per name (existing records kept).
-    """
-    cn = validate_cn(order.common_name)
-    names = [cn]
-    for name in order.san_names:
-        name = validate_san(name)
-        if name not in names:
-            names.append(name)
-    existing = {s.domain: s for s in order.sans}
-    sans = [existing.get(n) or San(domain=n) for n in names]
-    return replace(order, common_name=cn, san_names=names, sans=sans)
-
-
-def check_combination(order: Order, supplier: SupplierProto) -> None:
-    """Refuse settings that cannot work together, before anything is ordered."""
-    method = order.challenge_type
-    if supplier == SupplierProto.SuppProtoAcmeV2:
-        if method.acme_type is None:
-            raise NameError_(
-                f"{order.common_name}: an ACME CA cannot validate by {method.display}; "
-                "choose file-dir, file-ftp, file-srv, dns-manual, dns-auto, alpn-srv or alpn-dir"
-            )
-        wildcards = [n for n in order.san_names if n.startswith("*.")]
-        if wildcards and method.acme_type != "dns-01":
-            raise NameError_(
-                f"{order.common_name}: {wildcards[0]} is a wildcard, which ACME only validates "
-                "by dns-01; choose dns-manual or dns-auto"
-            )
-        ips = [n for n in order.san_names if _is_ip(n)]
-        if ips and method.acme_type == "dns-01":
-            raise NameError_(
-                f"{order.common_name}: {ips[0]} is an IP address, which dns-01 cannot validate"
-            )
-    if supplier == SupplierProto.SuppProtoCertCentre and method in (
-        ChallengeType.ChallAlpnSrv,
-        ChallengeType.ChallAlpnUNC,
-        ChallengeType.ChallAlpnApp,
-        ChallengeType.ChallManual,
-    ):
-        raise NameError_(f"{order.common_name}: CertCentre cannot validate by {method.display}")
-    if order.csr_origin == CsrOrigin.CsrOriginFile and not (
-        order.old_csr_file and order.old_key_file
-    ):
-        raise NameError_(f"{order.common_name}: a CSR from file needs both --csr and --key")
-
-
-def _is_ip(name: str) -> bool:
-    from .names import is_ip
-
-    return is_ip(name)
 
 
 class Workflow:
@@ -251,11 +198,12 @@ class Workflow:
                 cn, f"it is {order.issue_state.display}; cancel it or let it finish first"
             )
         try:
-            order = normalise_order(self._names_from_csr(order))
+            order = normalise_order(names_from_csr(order))
             check_combination(order, self.account.supplier)
-        except NameError_ as exc:
+            if not force:
+                guard_reorder(order, self.account.supplier, self._now())
+        except (NameError_, CheckError) as exc:
             raise WorkflowError(cn, str(exc).removeprefix(f"{cn}: ")) from None
-        self._guard_reorder(order, force)
         if self.account.supplier == SupplierProto.SuppProtoAcmeV2 and order.challenge_type.is_http:
             results = await challenges.check_reachable(order, self.account, self.responders)
             failed = [r for r in results if not r.ok]
@@ -268,53 +216,6 @@ class Workflow:
         order.cert_errors = ""
         self._move(order, OrderEvent.CHECKED)
         return order
-
-    def _names_from_csr(self, order: Order) -> Order:
-        if order.csr_origin != CsrOrigin.CsrOriginFile:
-            return order
-        from .crypto.csr import check_csr
-
-        try:
-            info = check_csr(
-                Path(order.old_csr_file).read_bytes(),
-                Path(order.old_key_file).read_bytes(),
-                order.key_password or None,
-            )
-        except OSError as exc:
-            raise WorkflowError(order.common_name, f"cannot read the CSR or key: {exc}") from None
-        except ValueError as exc:
-            raise WorkflowError(order.common_name, str(exc)) from None
-        if info.cn.lower() != order.common_name.lower():
-            raise WorkflowError(
-                order.common_name, f"the CSR is for {info.cn!r}, not for {order.common_name!r}"
-            )
-        return replace(order, san_names=list(dict.fromkeys([info.cn.lower(), *info.sans])))
-
-    def _guard_reorder(self, order: Order, force: bool) -> None:
-        if force:
-            return
-        if order.cert_not_before is not None and order.issue_state in HAS_CERTIFICATE:
-            age = datetime.now(UTC) - as_utc(order.cert_not_before)
-            if age < REORDER_GUARD:
-                raise WorkflowError(
-                    order.common_name,
-                    f"a certificate was issued less than a day ago ({order.cert_not_before:%Y-%m-%d %H:%M} UTC); "
-                    "use --force to order again anyway",
-                )
-        if self.account.supplier == SupplierProto.SuppProtoAcmeV2:
-            hour_ago = self._now() - timedelta(hours=1)
-            for name in order.san_names:
-                recent = [
-                    entry
-                    for entry in order.failed_validations
-                    if entry.rsplit("@", 1)[0] == name and _stamp(entry) > hour_ago
-                ]
-                if len(recent) >= LE_FAILED_PER_HOUR:
-                    raise WorkflowError(
-                        order.common_name,
-                        f"{name} failed validation {len(recent)} times in the last hour; Let's Encrypt "
-                        "refuses more (wait an hour, fix the cause, or use --force)",
-                    )
 
     # ------------------------------------------------------------------------------
     # Order
@@ -848,13 +749,6 @@ _BY_HAND = frozenset(
 def _san_attr(order: Order, name: str, attr: str) -> str:
     san = order.san(name)
     return getattr(san, attr) if san is not None else ""
-
-
-def _stamp(entry: str) -> datetime:
-    try:
-        return datetime.fromisoformat(entry.rsplit("@", 1)[1])
-    except (IndexError, ValueError):
-        return datetime.min
 
 
 def _serial_of(pem: bytes) -> str:
