@@ -216,7 +216,7 @@ class IniDocument:
                     raise IniError(f"line {number}: key outside any section: {line[:60]!r}", number)
             doc.preamble = head.rstrip(DELPHI_WS) + "\n\n"
         sections = doc._sections
-        ends = [m.start() for m in headers[1:]] + [len(text)]
+        ends = [m.start() for m in headers[1:]] + [len(text)] * bool(headers)
         for match, end in zip(headers, ends, strict=True):
             name = match.group(1)
             block = text[match.start() : end].rstrip(DELPHI_WS) + "\n\n"
