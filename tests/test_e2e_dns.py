@@ -339,3 +339,58 @@ def test_dns_manual_progress_server_by_server(ca, bind, bind_factory, resolver, 
     assert_collected(account, cn, [cn])
     assert bind.query(record) == second.query(record) == [value]
     bind.update(record, "TXT", f'"{value}"', delete=True)
+
+
+def test_dns_auto_name_in_no_zone_is_clear_and_cancel_removes_what_was_added(
+    ca, bind, acme_account
+):
+    account = acme_account(ca)
+    cn = bind.unique("part")
+    stray = "www.nowhere.test"  # a zone this BIND does not serve
+    add_order(account, cn, san_names=[cn, stray], **dns_auto(bind))
+
+    with pytest.raises(WorkflowError) as info:
+        asyncio.run(drive(account, cn))
+    message = str(info.value)
+    assert message.startswith(f"{cn}: {stray}: DNS server {bind.address} refused to say ")
+    assert "--dns-zone" in message
+    order, challenges = record_of(account, cn)
+    assert order.issue_state == S.IssStateChallgReq and stray in order.cert_errors
+    states = {c.identifier: c.issue_state for c in challenges}
+    assert states[stray] == S.IssStateNone
+    # What was already added stays while the order may be resumed ...
+    added = [c.dns_value for c in challenges if c.issue_state == S.IssStateChallgReq]
+    assert sorted(bind.query(f"_acme-challenge.{cn}")) == sorted(added)
+
+    async def cancel() -> None:
+        async with AccountSession.open(account, hosting=True) as session:
+            await (await session.workflow()).cancel(cn)
+
+    asyncio.run(cancel())  # ... and goes with the order
+    order, challenges = record_of(account, cn)
+    assert order.issue_state == S.IssStateCancel and challenges == []
+    assert bind.query(f"_acme-challenge.{cn}") == []
+
+    with AccountDB.open(account, writable=True) as db:  # the stray name is dropped
+        fixed = db.get_order(cn)
+        fixed.san_names, fixed.sans = [cn], [s for s in fixed.sans if s.domain == cn]
+        db.put_order(fixed)
+        db.save()
+    asyncio.run(drive(account, cn))
+    assert_collected(account, cn, [cn])
+
+
+def test_dns_auto_unreachable_server_is_clear(ca, bind, acme_account):
+    from tests.servers.pebble import free_port
+
+    account = acme_account(ca)
+    cn = bind.unique("down")
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens there
+    add_order(account, cn, **dns_auto(bind, dns_server=nobody))
+    with pytest.raises(WorkflowError) as info:
+        asyncio.run(drive(account, cn))
+    assert f"{cn}: {cn}: DNS server {nobody} unreachable" in str(info.value)
+    order, challenges = record_of(account, cn)
+    assert order.issue_state == S.IssStateChallgReq
+    assert [c.issue_state for c in challenges] == [S.IssStateNone]
+    assert bind.query(f"_acme-challenge.{cn}") == []
