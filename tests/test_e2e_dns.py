@@ -394,3 +394,29 @@ def test_dns_auto_unreachable_server_is_clear(ca, bind, acme_account):
     assert order.issue_state == S.IssStateChallgReq
     assert [c.issue_state for c in challenges] == [S.IssStateNone]
     assert bind.query(f"_acme-challenge.{cn}") == []
+
+
+def test_dns_manual_waits_and_a_later_run_finishes_it(
+    ca, bind, resolver, acme_account, certdesk_home
+):
+    account = acme_account(ca, resolver=resolver)
+    cn = bind.unique("later")
+    record = f"_acme-challenge.{cn}"
+    add_order(account, cn, **dns_manual([bind.address]) | {"dns_timeout": 1})
+    events: list[Event] = []
+    asyncio.run(drive(account, cn, events=events, timeout=1.5))  # nobody acts in time
+
+    order, challenges = record_of(account, cn)
+    assert order.issue_state == S.IssStateChallgReq  # still waiting, resumable
+    assert [c.issue_state for c in challenges] == [S.IssStateChallgReq]
+    value = challenges[0].dns_value
+    waiting = [e.what for e in events if isinstance(e, WaitingForPerson)]
+    assert waiting and f'{record}. 60 IN TXT "{value}"' in waiting[-1]  # repeated while waiting
+
+    bind.add_txt(record, value)  # the person, after the process has gone
+    result = subprocess.run([*CERTDESK, "run", "--once", "-a", str(account)],
+                            capture_output=True, text=True, timeout=60,
+                            env=certdesk_env(certdesk_home))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_collected(account, cn, [cn])
+    bind.update(record, "TXT", f'"{value}"', delete=True)
