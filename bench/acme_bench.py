@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/acme_bench.py [--scenarios single,batch20,batch100,seq20]
         [--runs 3] [--peers certbot,lego] [--peer-scenarios single,seq20] [--peer-runs 1]
-        [--full] [--no-inprocess] [--profile SCENARIO]
+        [--full] [--inprocess-runs 1] [--concurrency N] [--profile SCENARIO]
 
 Starts its own Pebble (no VA sleep, no nonce rejection, no authz reuse; tests/servers/pebble.py)
 with its http-01 port left free for the clients' own responders, and times whole processes
@@ -93,25 +93,42 @@ class Result:
 # -- running and measuring one child ----------------------------------------------------
 
 
+# The child is started by a small `python -S` that forks and execs it and reports its wait4()
+# figures: Linux carries the RSS high-water mark across exec, so a child forked straight from
+# this (large) process would report this process's RSS, not its own.
+_WRAP = """import os, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(out, "w") as f:
+    f.write(f"{wall} {ru.ru_maxrss} {ru.ru_utime + ru.ru_stime} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def timed(argv: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Sample:
-    """Run one process; wall time, its peak RSS and CPU from wait4()."""
+    """Run one process: its wall time, peak RSS and CPU (wait4), exit code."""
+    figures = log.with_suffix(".wait4")
     with open(log, "ab") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            raise
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run([sys.executable, "-S", "-c", _WRAP, str(figures), *argv],
+                              env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT)  # fmt: skip
+    try:
+        wall, rss_kib, cpu, rc = figures.read_text().split()
+    except (OSError, ValueError):
+        return Sample(0.0, 0.0, 0.0, ok=False, note=f"no figures (exit {proc.returncode}), {log}")
     return Sample(
-        wall=wall,
-        rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-        cpu=usage.ru_utime + usage.ru_stime,
-        ok=proc.returncode == 0,
-        note="" if proc.returncode == 0 else f"exit {proc.returncode}, see {log}",
+        wall=float(wall),
+        rss_mib=int(rss_kib) / 1024,  # KiB on Linux
+        cpu=float(cpu),
+        ok=rc == "0",
+        note="" if rc == "0" else f"exit {rc}, see {log}",
     )
 
 
@@ -154,6 +171,7 @@ class Certdesk:
         self.home = work / "certdesk-home"
         self.env = {**os.environ, "CERTDESK_HOME": str(self.home)}
         os.environ["CERTDESK_HOME"] = str(self.home)  # for the in-process runs too
+        self.concurrency = 0
         self.roots = work / "pebble-roots.pem"
         self.roots.write_bytes(b"".join(pebble.root_pems()))
 
@@ -177,6 +195,7 @@ class Certdesk:
             trust_roots=str(self.roots),
             resolver=f"127.0.0.1:{self.pebble.dns_port}",
             validation_http_port=self.pebble.http_port,
+            **({"concurrency": self.concurrency} if self.concurrency else {}),
         )
         listen = f"127.0.0.1:{self.pebble.http_port}"
         for cn in cns:
@@ -464,6 +483,11 @@ def profile(certdesk: Certdesk, scenario: str, top: int) -> None:
         print(buffer.getvalue())
 
 
+def runs_for(args: argparse.Namespace, scenario: str) -> int:
+    # Sequences of processes take long, and are there to compare with the peers: fewer runs.
+    return args.peer_runs if scenario.startswith("seq") else args.runs
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def listing(text: str) -> list[str]:
         items = [s for s in text.replace(" ", ",").split(",") if s]
@@ -489,11 +513,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="peer scenarios (default single,seq20; batchN runs as seqN)",
     )
-    parser.add_argument("--peer-runs", type=int, default=None, help="runs per peer scenario (1)")
+    parser.add_argument(
+        "--peer-runs",
+        type=int,
+        default=None,
+        help="runs of the seq scenarios, certdesk and peers (default 1; --full: --runs)",
+    )
     parser.add_argument(
         "--full", action="store_true", help="also san10, and the peers with --runs runs each"
     )
-    parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process runs")
+    parser.add_argument(
+        "--inprocess-runs",
+        type=int,
+        default=1,
+        help="in-process runs per scenario (default 1; 0 skips them)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="the account's concurrency (orders in flight; default: certdesk's 10)",
+    )
     parser.add_argument(
         "--profile",
         metavar="SCENARIO",
@@ -520,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     pebble = start_pebble(work / "pebble", challtestsrv_http=False, challtestsrv_tls=False)
     try:
         certdesk = Certdesk(pebble, work)
+        certdesk.concurrency = args.concurrency
         if args.profile:
             profile(certdesk, args.profile, args.top)
             return 0
@@ -537,12 +578,13 @@ def main(argv: list[str] | None = None) -> int:
                                          log=work / "startup.log"))  # fmt: skip
         for scen in args.scenarios:
             result = results.setdefault(("certdesk", scen), Result("certdesk", scen))
-            for run in range(1, args.runs + 1):
+            # The seq rows are there to compare with the peers: as many runs as theirs.
+            for run in range(1, runs_for(args, scen) + 1):
                 result.samples.append(certdesk.measure(scen, f"cd-{scen}-r{run}"))
                 note("certdesk", scen, run, result.samples[-1])
-            if not args.no_inprocess and SCENARIOS[scen][2] == 1:
+            if args.inprocess_runs and SCENARIOS[scen][2] == 1:
                 ip = inproc.setdefault(scen, Result("in-process", scen))
-                for run in range(1, args.runs + 1):
+                for run in range(1, args.inprocess_runs + 1):
                     ip.samples.append(certdesk.measure_inprocess(scen, f"ip-{scen}-r{run}"))
                     note("in-proc", scen, run, ip.samples[-1])
 
@@ -558,15 +600,16 @@ def main(argv: list[str] | None = None) -> int:
                 result = results.setdefault((peer.name, scen), Result(peer.name, scen))
                 if result.samples:
                     continue
-                for run in range(1, args.peer_runs + 1):
+                for run in range(1, runs_for(args, scen) + 1):
                     result.samples.append(peer.measure(scen, f"{peer.name}-{scen}-r{run}"))
                     note(peer.name, scen, run, result.samples[-1])
 
         versions = [certdesk.version(), "pebble (Debian) via tests/servers/pebble.py: "
                     "PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0"]  # fmt: skip
         versions += [p.version() for p in peers]
-        versions.append(f"runs: certdesk {args.runs}, peers {args.peer_runs}; peers' account "
-                        "registered by an untimed first order")  # fmt: skip
+        versions.append(f"runs: {args.runs} (seq rows {args.peer_runs}), in-process "
+                        f"{args.inprocess_runs}; every client's account "
+                        "registered before the clock starts (peers: by an untimed first order)")  # fmt: skip
         text = report(args, results, inproc, startup, versions)
         print("\n" + text)
         args.results.mkdir(parents=True, exist_ok=True)
