@@ -66,7 +66,10 @@ class FileResponder:
         try:
             await self.put(probe, page, body, order)
         except ResponderError as exc:
-            return SelfTest(False, str(exc))
+            message = str(exc)  # FTP errors start with the server's URL: say which name failed
+            if not message.startswith(f"{domain}:"):
+                message = f"{domain}: {message}"
+            return SelfTest(False, message)
         try:
             return await http_self_test(domain, page, body, account)
         finally:
