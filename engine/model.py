@@ -37,6 +37,7 @@ __all__ = [
     "Challenge",
     "ics_key",
     "as_utc",
+    "as_local",
     "ics_fields",
 ]
 
@@ -353,6 +354,14 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+def as_local(moment: datetime | None) -> datetime | None:
+    """A date for a local-time field (ChallgExpireDT, CExpireDT...): naive local time, as
+    ICS converts the ACME `expires` stamps."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone().replace(tzinfo=None)
 
 
 def ics_key(

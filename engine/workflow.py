@@ -37,6 +37,7 @@ from .model import (
     IssueState,
     Order,
     SupplierProto,
+    as_local,
 )
 from .names import NameError_
 from .states import (
@@ -244,7 +245,7 @@ class Workflow:
         order.supp_order_id = placed.order_id
         order.acme_order_url = placed.order_url
         order.acme_finalize_url = placed.finalize_url
-        order.challenges_expire = placed.expires
+        order.challenges_expire = as_local(placed.expires)
         order.challenges_start = self._now()
         if placed.status == "invalid":
             raise self._fail(order, placed.error or "the supplier says the new order is invalid")
@@ -277,7 +278,7 @@ class Workflow:
                 url=authz.challenge_url,
                 key_authorization=authz.key_authorization,
                 start=self._now(),
-                expires=authz.expires or placed.expires,
+                expires=as_local(authz.expires or placed.expires),
             )
             if authz.status == "valid":
                 record.issue_state = S.IssStateChallgOK
@@ -318,6 +319,13 @@ class Workflow:
 
     async def step(self, cn: str) -> Outcome:
         order = self.get(cn)
+        expires = order.challenges_expire
+        if order.issue_state in IN_FLIGHT and expires is not None and expires < self._now():
+            # The CA has forgotten this order (ICS drops such challenges when it reads them).
+            await self._drop_challenges(order)
+            raise self._fail(
+                order, f"the order expired at the CA on {expires:%Y-%m-%d %H:%M}; order again"
+            )
         step = next_step(order.issue_state, [c.issue_state for c in self.challenges(order)])
         match step:
             case Step.NOTHING:

@@ -402,3 +402,30 @@ def test_reused_authorizations_go_straight_to_collection(pebble_factory, acme_ac
     assert order.sans[0].valid_result == "OK, authorization already valid (reused)"
     states = [e.new for e in events if isinstance(e, OrderStateChanged)]
     assert S.IssStateChallgPend not in states  # nothing was validated again
+
+
+def test_an_order_expired_at_the_ca_fails_clearly(ca, acme_account, certdesk_home):
+    account = acme_account(ca)
+    cn = "expired.example.test"
+    add_order(account, cn, challenge_type=ChallengeType.ChallFileSrv)
+
+    async def order_without_host():
+        async with AccountSession.open(account, hosting=False) as session:
+            workflow = await session.workflow()
+            await workflow.place_order(cn)
+
+    asyncio.run(order_without_host())
+    from datetime import datetime, timedelta
+
+    with AccountDB.open(account, writable=True) as db:  # a week later...
+        order = db.get_order(cn)
+        assert order.challenges_expire is not None and order.challenges_expire.tzinfo is None
+        order.challenges_expire = datetime.now() - timedelta(minutes=1)
+        db.put_order(order)
+        db.save()
+    result = subprocess.run([*CERTDESK, "run", "--once", "-a", str(account)],
+                            capture_output=True, text=True, timeout=60, env=certdesk_env(certdesk_home))  # fmt: skip
+    assert result.returncode == 1
+    assert "expired at the CA" in result.stderr and "order again" in result.stderr
+    order, challenges = _order_record(account, cn)
+    assert order.issue_state == S.IssStateNone and challenges == []
