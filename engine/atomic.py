@@ -10,15 +10,21 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic", "PRIVATE", "PUBLIC"]
+__all__ = ["write_atomic", "fsync_dir", "PRIVATE", "PUBLIC"]
 
 PRIVATE = 0o600  # keys, the account database, anything with a secret in it
 PUBLIC = 0o644
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = PRIVATE) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | str, mode: int = PRIVATE, *, sync_dir: bool = True
+) -> Path:
     """Replace `path` with `data` atomically; the file is created with `mode` from the start,
-    so a secret is never readable by others, not even for a moment."""
+    so a secret is never readable by others, not even for a moment.
+
+    sync_dir=False leaves the directory's fsync to the caller, who writes several files and
+    then calls `fsync_dir` once.
+    """
     target = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -34,11 +40,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = PR
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    if sync_dir:
+        fsync_dir(target.parent)
     return target
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make the renames in `directory` durable."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

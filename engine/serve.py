@@ -23,12 +23,15 @@ import ssl
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .challenges.base import ResponderError
-from .challenges.common import domfile, is_token, parse_hostport
-from .challenges.ftp_drop import MAX_TOKEN_FILE, FtpDrop, drop_dir
+from .challenges.common import MAX_TOKEN_FILE, domfile, drop_dir, is_token, parse_hostport
 from .challenges.http_server import WellKnownHttpServer
 from .challenges.tls_alpn import AlpnServer, context_for
+
+if TYPE_CHECKING:  # pyftpdlib (and pyOpenSSL) load only when an FTP drop is asked for
+    from .challenges.ftp_drop import FtpDrop
 
 __all__ = ["add_serve_arguments", "run_serve", "TokenDirectory", "sweep_expired", "main"]
 
@@ -186,6 +189,8 @@ async def run_serve(args: argparse.Namespace) -> int:
             print("tls-alpn listening on {}:{}".format(*alpn.address), flush=True)
         if args.ftp:
             host, port = parse_hostport(args.ftp, 21)
+            from .challenges.ftp_drop import FtpDrop
+
             ftp = FtpDrop(
                 root,
                 host,

@@ -28,6 +28,7 @@ from .checks import (
     names_from_csr,
     normalise_order,
 )
+from .icsdb import GroupCommit
 from .model import (
     Account,
     ChainResult,
@@ -107,6 +108,7 @@ class Workflow:
         self.hosting = hosting
         self._now = now
         self._prepared_here: set[str] = set()  # challenge sections prepared by this process
+        self._commit = GroupCommit(db)  # concurrent orders share durable writes
 
     # ------------------------------------------------------------------------------
     # Recording
@@ -125,14 +127,14 @@ class Workflow:
             raise WorkflowError(cn, "there is no order with that common name in this account")
         return order
 
-    def _save(self, order: Order | None = None, *challenges: Challenge) -> None:
+    async def _save(self, order: Order | None = None, *challenges: Challenge) -> None:
         if order is not None:
             self.db.put_order(order)
         for challenge in challenges:
             self.db.put_challenge(challenge)
-        self.db.save()
+        await self._commit.save()
 
-    def _move(self, order: Order, event: OrderEvent, *challenges: Challenge) -> None:
+    async def _move(self, order: Order, event: OrderEvent, *challenges: Challenge) -> None:
         old = order.issue_state
         try:
             order.issue_state = order_after(old, event, order.common_name)
@@ -141,13 +143,13 @@ class Workflow:
         if order.issue_state in (S.IssStateCollect, S.IssStateInstall, S.IssStateCancel):
             for san in order.sans:
                 san.issue_state = order.issue_state
-        self._save(order, *challenges)
+        await self._save(order, *challenges)
         if old != order.issue_state:
             self.bus.publish(
                 ev.OrderStateChanged(order.common_name, old=old, new=order.issue_state)
             )
 
-    def _move_challenge(
+    async def _move_challenge(
         self, order: Order, challenge: Challenge, event: ChallengeEvent, result: str | None = None
     ) -> None:
         challenge.issue_state = challenge_after(challenge.issue_state, event, challenge.identifier)
@@ -161,22 +163,22 @@ class Workflow:
             san.valid_result = challenge.valid_result
             san.start = san.start or challenge.start
             san.done = challenge.done
-        self._save(order, challenge)
+        await self._save(order, challenge)
 
-    def _fail(self, order: Order, message: str) -> WorkflowError:
+    async def _fail(self, order: Order, message: str) -> WorkflowError:
         """Record a failure that ends the order at the CA (state None) and return the error."""
         order.cert_errors = message
         if order.issue_state != S.IssStateNone:
-            self._move(order, OrderEvent.FAILED)
+            await self._move(order, OrderEvent.FAILED)
         else:
-            self._save(order)
+            await self._save(order)
         self.bus.publish(ev.OrderFailed(order.common_name, error=message))
         return WorkflowError(order.common_name, message)
 
-    def _report(self, order: Order, message: str) -> WorkflowError:
+    async def _report(self, order: Order, message: str) -> WorkflowError:
         """Record a failure that leaves the order where it is, to be retried."""
         order.cert_errors = message
-        self._save(order)
+        await self._save(order)
         self.bus.publish(ev.OrderFailed(order.common_name, error=message))
         return WorkflowError(order.common_name, message)
 
@@ -213,9 +215,9 @@ class Workflow:
                     ev.ChallengeTested(cn, domain=cn, ok=result.ok, detail=result.detail)
                 )
             if failed:
-                raise self._report(order, "test file not reachable: " + failed[0].detail)
+                raise await self._report(order, "test file not reachable: " + failed[0].detail)
         order.cert_errors = ""
-        self._move(order, OrderEvent.CHECKED)
+        await self._move(order, OrderEvent.CHECKED)
         return order
 
     # ------------------------------------------------------------------------------
@@ -237,23 +239,25 @@ class Workflow:
         for san in order.sans:
             san.issue_state, san.valid_result, san.start, san.done = S.IssStateNone, "", None, None
         await self._drop_challenges(order)
-        self._save(order)
+        await self._save(order)
         try:
             placed = await self.supplier.new_order(order)
         except SupplierError as exc:
-            raise self._fail(order, f"the supplier refused the order: {exc}") from None
+            raise await self._fail(order, f"the supplier refused the order: {exc}") from None
         order.supp_order_id = placed.order_id
         order.acme_order_url = placed.order_url
         order.acme_finalize_url = placed.finalize_url
         order.challenges_expire = as_local(placed.expires)
         order.challenges_start = self._now()
         if placed.status == "invalid":
-            raise self._fail(order, placed.error or "the supplier says the new order is invalid")
+            raise await self._fail(
+                order, placed.error or "the supplier says the new order is invalid"
+            )
         if placed.status in ("ready", "valid", "processing") and not placed.authorizations:
-            self._move(order, OrderEvent.ORDER_READY)
+            await self._move(order, OrderEvent.ORDER_READY)
             return order
         challenges = self._records_for(order, placed)
-        self._move(order, OrderEvent.ORDERED, *challenges)
+        await self._move(order, OrderEvent.ORDERED, *challenges)
         await self._prepare(order)
         return order
 
@@ -323,7 +327,7 @@ class Workflow:
         if order.issue_state in IN_FLIGHT and expires is not None and expires < self._now():
             # The CA has forgotten this order (ICS drops such challenges when it reads them).
             await self._drop_challenges(order)
-            raise self._fail(
+            raise await self._fail(
                 order, f"the order expired at the CA on {expires:%Y-%m-%d %H:%M}; order again"
             )
         step = next_step(order.issue_state, [c.issue_state for c in self.challenges(order)])
@@ -386,10 +390,10 @@ class Workflow:
                 detail = await responder.prepare(challenge, order, self.account)
             except (ResponderError, OSError) as exc:
                 challenge.valid_result = f"Failed: {exc}"
-                self._save(order, challenge)
-                raise self._report(order, f"{challenge.identifier}: {exc}") from None
+                await self._save(order, challenge)
+                raise await self._report(order, f"{challenge.identifier}: {exc}") from None
             self._prepared_here.add(challenge.section_name)
-            self._move_challenge(order, challenge, ChallengeEvent.PREPARED, "")
+            await self._move_challenge(order, challenge, ChallengeEvent.PREPARED, "")
             self.bus.publish(
                 ev.ChallengePrepared(
                     order.common_name,
@@ -446,21 +450,21 @@ class Workflow:
                 )
             )
             if result.ok:
-                self._move_challenge(order, challenge, ChallengeEvent.TEST_PASSED, "")
+                await self._move_challenge(order, challenge, ChallengeEvent.TEST_PASSED, "")
             elif result.waiting:
                 waiting.append(f"{challenge.identifier}: {result.detail}")
                 person = person or order.challenge_type in _BY_HAND
             else:
                 challenge.valid_result = f"Failed: {result.detail}"
-                self._move_challenge(order, challenge, ChallengeEvent.PREPARED)
-                raise self._report(
+                await self._move_challenge(order, challenge, ChallengeEvent.PREPARED)
+                raise await self._report(
                     order, f"self-test of {challenge.identifier} failed: {result.detail}"
                 )
         if waiting:
             if person:
                 self.bus.publish(ev.WaitingForPerson(order.common_name, what="; ".join(waiting)))
             return Outcome(progressed=False, waiting="; ".join(waiting), person=person)
-        self._move(order, OrderEvent.TESTED)
+        await self._move(order, OrderEvent.TESTED)
         return Outcome(progressed=True)
 
     async def _start(self, order: Order) -> Outcome:
@@ -469,34 +473,40 @@ class Workflow:
         if stop is not None:
             return stop
         if order.issue_state == S.IssStateChallgWaitTest:
-            self._move(order, OrderEvent.STARTING)
+            await self._move(order, OrderEvent.STARTING)
         for challenge in self.challenges(order):
             if challenge.issue_state == S.IssStateChallgWaitTest:
-                self._move_challenge(order, challenge, ChallengeEvent.STARTING)
+                await self._move_challenge(order, challenge, ChallengeEvent.STARTING)
             if challenge.issue_state != S.IssStateChallgTest:
                 continue
             try:
                 status = await self.supplier.start_challenge(challenge)
             except SupplierError as exc:
                 if exc.retryable:
-                    raise self._report(order, f"starting {challenge.identifier}: {exc}") from None
+                    raise await self._report(
+                        order, f"starting {challenge.identifier}: {exc}"
+                    ) from None
                 await self._cleanup(order, challenge)
-                self._move_challenge(order, challenge, ChallengeEvent.INVALID, f"Failed: {exc}")
-                raise self._fail(order, f"{challenge.identifier}: {exc}") from None
+                await self._move_challenge(
+                    order, challenge, ChallengeEvent.INVALID, f"Failed: {exc}"
+                )
+                raise await self._fail(order, f"{challenge.identifier}: {exc}") from None
             if status.status == "valid":
-                self._move_challenge(order, challenge, ChallengeEvent.VALID, status.detail or "OK")
+                await self._move_challenge(
+                    order, challenge, ChallengeEvent.VALID, status.detail or "OK"
+                )
                 await self._cleanup(order, challenge)
             elif status.status == "invalid":
                 return await self._invalid(order, challenge, status.detail)
             else:
-                self._move_challenge(order, challenge, ChallengeEvent.STARTED)
+                await self._move_challenge(order, challenge, ChallengeEvent.STARTED)
                 order.pending_challenges += 1
-                self._save(order)
+                await self._save(order)
                 self.bus.publish(
                     ev.ChallengeStarted(order.common_name, domain=challenge.identifier)
                 )
         if order.issue_state == S.IssStateChallgTest:
-            self._move(order, OrderEvent.STARTED)
+            await self._move(order, OrderEvent.STARTED)
         return Outcome(progressed=True)
 
     async def _poll(self, order: Order) -> Outcome:
@@ -519,10 +529,12 @@ class Workflow:
                         waiting=str(exc),
                         retry_after=getattr(exc, "retry_after", None),
                     )
-                raise self._report(order, f"checking {challenge.identifier}: {exc}") from None
+                raise await self._report(order, f"checking {challenge.identifier}: {exc}") from None
             if status.status == "valid":
                 order.pending_challenges = max(0, order.pending_challenges - 1)
-                self._move_challenge(order, challenge, ChallengeEvent.VALID, status.detail or "OK")
+                await self._move_challenge(
+                    order, challenge, ChallengeEvent.VALID, status.detail or "OK"
+                )
                 self.bus.publish(
                     ev.ChallengeValid(
                         order.common_name, domain=challenge.identifier, detail=status.detail
@@ -545,17 +557,17 @@ class Workflow:
         except SupplierError as exc:
             if exc.retryable:
                 return Outcome(progressed=False, waiting=str(exc))
-            raise self._report(order, f"checking the order: {exc}") from None
+            raise await self._report(order, f"checking the order: {exc}") from None
         if placed.status in ("ready", "valid", "processing"):
-            self._move(order, OrderEvent.VALIDATED)
+            await self._move(order, OrderEvent.VALIDATED)
             return Outcome(progressed=True)
         if placed.status == "invalid":
             await self._drop_challenges(order)
-            raise self._fail(order, placed.error or "the CA says the order is invalid")
+            raise await self._fail(order, placed.error or "the CA says the order is invalid")
         return Outcome(progressed=progressed, waiting="the order is still pending at the CA")
 
     async def _invalid(self, order: Order, challenge: Challenge, detail: str) -> Outcome:
-        self._move_challenge(order, challenge, ChallengeEvent.INVALID, f"Failed: {detail}")
+        await self._move_challenge(order, challenge, ChallengeEvent.INVALID, f"Failed: {detail}")
         self.bus.publish(
             ev.ChallengeInvalid(order.common_name, domain=challenge.identifier, detail=detail)
         )
@@ -564,7 +576,7 @@ class Workflow:
             f"{challenge.identifier}@{self._now():%Y-%m-%dT%H:%M:%S}",
         ]
         await self._drop_challenges(order)
-        raise self._fail(order, f"validation of {challenge.identifier} failed: {detail}")
+        raise await self._fail(order, f"validation of {challenge.identifier} failed: {detail}")
 
     # ------------------------------------------------------------------------------
     # Collect and install
@@ -577,20 +589,20 @@ class Workflow:
         order = self.get(cn)
         if order.issue_state != S.IssStateChallgOK:
             order_after(order.issue_state, OrderEvent.COLLECTED, cn)  # raises with the reason
-        key, csr_der = self._key_and_csr(order)
+        key, csr_der = await self._key_and_csr(order)
         try:
             chain: IssuedChain = await self.supplier.finalize(order, csr_der)
         except SupplierError as exc:
             if exc.retryable:
-                raise self._report(order, f"collecting the certificate: {exc}") from None
+                raise await self._report(order, f"collecting the certificate: {exc}") from None
             await self._drop_challenges(order)
-            raise self._fail(order, f"collecting the certificate: {exc}") from None
+            raise await self._fail(order, f"collecting the certificate: {exc}") from None
         try:
             save_certificate_files(
                 order, self.directory, self.account.supplier, key, csr_der, chain
             )
         except (OSError, ValueError) as exc:
-            raise self._report(order, f"saving the certificate files: {exc}") from None
+            raise await self._report(order, f"saving the certificate files: {exc}") from None
         report = check_chain(
             chain.certificate_pem,
             chain.chain_pems,
@@ -605,7 +617,7 @@ class Workflow:
         for challenge in self.challenges(order):
             await self._cleanup(order, challenge)
             self.db.remove_challenge(challenge)
-        self._move(order, OrderEvent.COLLECTED)
+        await self._move(order, OrderEvent.COLLECTED)
         self.bus.publish(
             ev.CertificateCollected(
                 cn,
@@ -621,7 +633,7 @@ class Workflow:
             await self.install(cn)
         return self.get(cn)
 
-    def _key_and_csr(self, order: Order):
+    async def _key_and_csr(self, order: Order):
         """The key and CSR for this order; reused when an earlier attempt at this same order
         saved them already, so a process killed after finalize collects the certificate
         the CA issued for the key it has."""
@@ -642,7 +654,7 @@ class Workflow:
         key = generate_key(order.key_type)
         csr = build_csr(order, key)
         save_key_and_csr(order, self.directory, self.account.supplier, key, csr)
-        self._save(order)
+        await self._save(order)
         return key, csr_to_der(csr)
 
     def _trust_roots(self) -> list[bytes] | None:
@@ -666,14 +678,14 @@ class Workflow:
         order = self.get(cn)
         order_after(order.issue_state, OrderEvent.INSTALLED, cn)
         if order.chain_result == ChainResult.chainFail:
-            raise self._report(order, "not installed: the certificate failed its chain check")
+            raise await self._report(order, "not installed: the certificate failed its chain check")
         if not (order.pub_web_dirs or order.install_command):
             raise WorkflowError(cn, "no install directories (--pub-dir) or install command are set")
         try:
             result = await asyncio.to_thread(install_certificate, order, self.directory)
         except (OSError, ValueError) as exc:
-            raise self._report(order, f"install failed: {exc}") from None
-        self._move(order, OrderEvent.INSTALLED)
+            raise await self._report(order, f"install failed: {exc}") from None
+        await self._move(order, OrderEvent.INSTALLED)
         self.bus.publish(
             ev.CertificateInstalled(
                 cn,
@@ -701,8 +713,8 @@ class Workflow:
         try:
             await asyncio.to_thread(redistribute, order, self.directory, self.account.supplier)
         except (OSError, ValueError) as exc:
-            raise self._report(order, f"redistribute failed: {exc}") from None
-        self._save(order)
+            raise await self._report(order, f"redistribute failed: {exc}") from None
+        await self._save(order)
         if order.pub_web_dirs or order.install_command:
             return await self.install(cn)
         return order
@@ -718,9 +730,9 @@ class Workflow:
         try:
             await self.supplier.cancel(order, challenges)
         except SupplierError as exc:
-            raise self._report(order, f"cancel failed: {exc}") from None
+            raise await self._report(order, f"cancel failed: {exc}") from None
         await self._drop_challenges(order)
-        self._move(order, OrderEvent.CANCELLED)
+        await self._move(order, OrderEvent.CANCELLED)
         return order
 
     async def revoke(self, cn: str, reason: int = 0) -> Order:
@@ -736,16 +748,16 @@ class Workflow:
         try:
             await self.supplier.revoke(order, cert_pem, reason)
         except SupplierError as exc:
-            raise self._report(order, f"revoke failed: {exc}") from None
+            raise await self._report(order, f"revoke failed: {exc}") from None
         order.revoke_reason = reason
-        self._move(order, OrderEvent.REVOKED)
+        await self._move(order, OrderEvent.REVOKED)
         return order
 
     async def remove(self, cn: str) -> None:
         order = self.get(cn)
         await self._drop_challenges(order)
         self.db.remove_order(order.common_name)
-        self.db.save()
+        await self._commit.save()
         self.bus.log(cn, "order removed from the account")
 
 

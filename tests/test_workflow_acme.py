@@ -350,7 +350,7 @@ FINALIZE_THEN_DIE = textwrap.dedent(
             while workflow.get(cn).issue_state.name != "IssStateChallgOK":
                 await workflow.step(cn)
             order = workflow.get(cn)
-            key, csr_der = workflow._key_and_csr(order)  # saved under order names
+            key, csr_der = await workflow._key_and_csr(order)  # saved under order names
             await workflow.supplier.finalize(order, csr_der)  # the CA issues ...
             os.kill(os.getpid(), signal.SIGKILL)  # ... and we die before saving any file
 

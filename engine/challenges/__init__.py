@@ -21,14 +21,11 @@ from collections.abc import Callable
 from ..events import Event
 from ..model import Account, ChallengeType, Order
 from .base import Responder, ResponderError, SelfTest
-from .builtin import BuiltinAlpnResponder, BuiltinHttpResponder
-from .dns_manual import DnsManualResponder
-from .dns_rfc2136 import Rfc2136Responder
-from .files import FileResponder
-from .ftp import FtpResponder
 from .host import ResponderHost
 from .manual import PersonResponder, is_person_done, mark_person_done
-from .webroot import AlpnDirResponder, WebRootResponder
+
+# Each responder module is imported when an order first needs it, so commands that only
+# read the account (list, show) do not load DNS, FTP and TLS machinery.
 
 __all__ = [
     "Responder",
@@ -59,18 +56,32 @@ def responder_for(
     (DnsPropagation, WaitingForPerson) while a self-test waits."""
     kind = order.challenge_type
     if kind == ChallengeType.ChallFileUNC:
+        from .webroot import WebRootResponder
+
         return WebRootResponder()
     if kind == ChallengeType.ChallFileFtp:
+        from .ftp import FtpResponder
+
         return FtpResponder()
     if kind == ChallengeType.ChallFileSrv:
+        from .builtin import BuiltinHttpResponder
+
         return BuiltinHttpResponder(host, order.http_listen or account.http_listen)
     if kind == ChallengeType.ChallAlpnSrv:
+        from .builtin import BuiltinAlpnResponder
+
         return BuiltinAlpnResponder(host, order.alpn_listen or account.alpn_listen)
     if kind == ChallengeType.ChallAlpnUNC:
+        from .webroot import AlpnDirResponder
+
         return AlpnDirResponder()
     if kind == ChallengeType.ChallDnsAuto:
+        from .dns_rfc2136 import Rfc2136Responder
+
         return Rfc2136Responder(on_event=on_event)
     if kind == ChallengeType.ChallDnsMan:
+        from .dns_manual import DnsManualResponder
+
         return DnsManualResponder(on_event=on_event)
     if kind in (ChallengeType.ChallEmail, ChallengeType.ChallManual):
         return PersonResponder(kind)
@@ -85,6 +96,8 @@ async def check_reachable(order: Order, account: Account, host: ResponderHost) -
     """The `check` step for file methods: for each name on the order, publish a random
     test file the way the order's method will, fetch it over HTTP, remove it. Other
     methods return an empty list (nothing to test before the CA gives a challenge)."""
+    from .files import FileResponder
+
     responder = responder_for(order, account, host)
     if not isinstance(responder, FileResponder):
         return []

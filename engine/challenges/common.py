@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from pathlib import Path
 
 from ..model import Challenge, Order
 from .base import ResponderError
@@ -111,3 +112,11 @@ def file_page(token: str) -> str:
 def url_page(token: str) -> str:
     """CPage of a file served by the built-in server: the URL path below `/.well-known/`."""
     return f"acme-challenge/{token}"
+
+
+MAX_TOKEN_FILE = 1024  # a key authorization is well under this; anything larger is not one
+
+
+def drop_dir(root: Path) -> Path:
+    """Where token files live below a web root."""
+    return root / ".well-known" / "acme-challenge"

@@ -19,16 +19,11 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from .base import ResponderError
-from .common import is_token
+from .common import MAX_TOKEN_FILE, drop_dir, is_token
 
 __all__ = ["FtpDrop", "MAX_TOKEN_FILE", "drop_dir"]
 
-MAX_TOKEN_FILE = 1024
 log = logging.getLogger("certdesk.serve")
-
-
-def drop_dir(root: Path) -> Path:
-    return root / ".well-known" / "acme-challenge"
 
 
 class _Limited:

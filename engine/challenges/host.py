@@ -4,10 +4,13 @@ address, started the first time a responder needs it and shared by every order."
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from .common import parse_hostport
-from .http_server import TokenTable, WellKnownHttpServer
-from .tls_alpn import AlpnServer
+
+if TYPE_CHECKING:  # the servers load on first use: most commands never start one
+    from .http_server import TokenTable, WellKnownHttpServer
+    from .tls_alpn import AlpnServer
 
 __all__ = ["ResponderHost"]
 
@@ -25,6 +28,8 @@ class ResponderHost:
         where = parse_hostport(listen, 80)
         async with self._lock:
             if where not in self._http:
+                from .http_server import TokenTable, WellKnownHttpServer
+
                 table = TokenTable()
                 server = WellKnownHttpServer(table.lookup, *where)
                 await server.start()
@@ -36,6 +41,8 @@ class ResponderHost:
         where = parse_hostport(listen, 443)
         async with self._lock:
             if where not in self._alpn:
+                from .tls_alpn import AlpnServer
+
                 server = AlpnServer(*where)
                 await server.start()
                 self._alpn[where] = server

@@ -16,5 +16,6 @@ Layers: `inifile` (lines, sections, keys), `values` (dates, sets, comma-text, es
 """
 
 from engine.icsdb.db import DB_FILE, AccountDB, IcsDbError, cn_key
+from engine.icsdb.group import GroupCommit
 
-__all__ = ["DB_FILE", "AccountDB", "IcsDbError", "cn_key"]
+__all__ = ["DB_FILE", "AccountDB", "GroupCommit", "IcsDbError", "cn_key"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.atomic import PRIVATE, write_atomic
 from engine.icsdb import values
@@ -23,6 +24,13 @@ ACCOUNT = "account"
 DOMAIN = "domain-"
 SAN = "san-"
 CHALLENGE = "challenge-"
+
+
+class Snapshot(NamedTuple):
+    """The rendered file at one moment; `generation` orders snapshots."""
+
+    generation: int
+    data: bytes
 
 
 class IcsDbError(Exception):
@@ -76,6 +84,9 @@ class AccountDB:
         self._doc = IniDocument()
         self._dirty = False
         self._stamp: tuple[int, int, int] | None = None
+        self._generation = 0  # snapshots taken
+        self._written = 0  # the newest snapshot on disk
+        self._write_lock = threading.Lock()
         self.account = Account()
 
     # -- opening
@@ -347,19 +358,46 @@ class AccountDB:
         full: render every section again from its keys, even untouched ones (this
         normalises hand-edited text: comments stay, blanks around `=` go).
         """
-        self._writable()
         if full:
+            self._writable()
             self._doc.touch_all()
-        elif not self._dirty:
-            return
+            self._dirty = True
+        snapshot = self.snapshot()
+        if snapshot is not None:
+            self.write(snapshot)
+
+    def snapshot(self) -> Snapshot | None:
+        """The file as it now stands if anything changed since the last snapshot, else None.
+
+        Taking it marks the database clean; `write` then makes it durable. The two halves
+        let `GroupCommit` render on the event loop (a consistent state) and write in a
+        worker thread, one write for the changes of many orders.
+        """
+        self._writable()
+        if not self._dirty:
+            return None
         data = self.render()
-        try:
-            write_atomic(self.path, data, PRIVATE)
-            stat = os.stat(self.path)
-        except OSError as exc:
-            raise IcsDbError(f"cannot write {self.path}: {exc.strerror}") from None
-        self._stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         self._dirty = False
+        self._generation += 1
+        return Snapshot(self._generation, data)
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Write a snapshot durably (atomic, fsync). Safe to call from a worker thread.
+
+        Writes are serialised, and one never replaces a newer snapshot already written,
+        so a synchronous `save()` and a group write in flight cannot undo each other.
+        """
+        with self._write_lock:
+            if snapshot.generation <= self._written:
+                return
+            try:
+                write_atomic(self.path, snapshot.data, PRIVATE)
+                stat = os.stat(self.path)
+            except OSError as exc:
+                self._dirty = True  # what was not written must be written next time
+                raise IcsDbError(f"cannot write {self.path}: {exc.strerror}") from None
+            self._written = snapshot.generation
+            self._stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
     @property
     def dirty(self) -> bool:

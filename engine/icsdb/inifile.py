@@ -189,6 +189,8 @@ class IniDocument:
         self.preamble = ""  # comments before the first section, kept as they are
         self._sections: dict[str, Section] = {}
         self.duplicates: list[str] = []  # section names met twice (merged into the first)
+        # Each section's text with CRLF line ends, so a save converts only what changed.
+        self._crlf: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def parse(cls, text: str) -> IniDocument:
@@ -233,8 +235,14 @@ class IniDocument:
 
     def render(self) -> str:
         """The whole file, CRLF line ends, one blank line after each section."""
-        text = self.preamble + "".join(s.text() for s in self._sections.values())
-        return text.replace("\n", "\r\n")
+        parts = [self.preamble.replace("\n", "\r\n")]
+        for section in self._sections.values():
+            text = section.text()
+            cached = self._crlf.get(section.name)
+            if cached is None or cached[0] is not text:
+                cached = self._crlf[section.name] = (text, text.replace("\n", "\r\n"))
+            parts.append(cached[1])
+        return "".join(parts)
 
     # -- sections
 

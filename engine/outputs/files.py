@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from ..atomic import PRIVATE, PUBLIC, write_atomic
+from ..atomic import PRIVATE, PUBLIC, fsync_dir, write_atomic
 from ..crypto.chain import load_certificates, pick_leaf
 from ..crypto.csr import csr_to_der, load_csr
 from ..crypto.keys import CryptoError, PrivateKey, key_to_pem, load_key, public_key_matches
@@ -134,7 +134,7 @@ class _Batch:
     def add(self, target: Path, data: bytes, mode: int) -> None:
         stage = target.with_name(f".{target.name}.{self.token}.stage")
         try:
-            write_atomic(stage, data, mode)
+            write_atomic(stage, data, mode, sync_dir=False)  # one fsync_dir at commit
         except OSError as exc:
             raise OutputError(f"Cannot write {target}: {exc.strerror or exc}") from None
         self.staged.append((stage, target))
@@ -169,6 +169,8 @@ class _Batch:
                     with contextlib.suppress(OSError):
                         backup.unlink()
         done = [target for _, target in self.staged]
+        for directory in {target.parent for target in done}:
+            fsync_dir(directory)
         self.staged = []
         return done
 
