@@ -51,7 +51,9 @@ class EventLog:
 class Notifier:
     """E-mail and hook command for completed and failed orders."""
 
-    def __init__(self, account: Account, directory: Path, *, bus: ev.EventBus | None = None) -> None:
+    def __init__(
+        self, account: Account, directory: Path, *, bus: ev.EventBus | None = None
+    ) -> None:
         self.account = account
         self.directory = Path(directory)
         self.bus = bus
@@ -60,7 +62,9 @@ class Notifier:
     def __call__(self, event: ev.Event) -> None:
         if not isinstance(event, _OUTCOMES):
             return
-        if not (self.account.notify_command or (self.account.notify_email and self.account.smtp_server)):
+        if not (
+            self.account.notify_command or (self.account.notify_email and self.account.smtp_server)
+        ):
             return
         thread = threading.Thread(target=self._deliver, args=(event,), daemon=True)
         self._threads.append(thread)
@@ -117,7 +121,9 @@ class Notifier:
             with smtplib.SMTP(host, int(port or 25), timeout=30) as smtp:
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException, ValueError) as exc:
-            self._complain(event.cn, f"notification e-mail to {self.account.notify_email} failed: {exc}")
+            self._complain(
+                event.cn, f"notification e-mail to {self.account.notify_email} failed: {exc}"
+            )
 
     def _complain(self, cn: str, message: str) -> None:
         log.warning("%s: %s", cn, message)
