@@ -227,13 +227,16 @@ class OrderTable(DataTable):
             return
         keep = self.current
         key = sort_value(self.sort_column)
-        shown = [o for o in self.orders.values() if matches(o, self.filter_text)]
+        needle = self.filter_text
+        shown = [o for o in self.orders.values() if not needle or matches(o, needle)]
         shown.sort(key=lambda o: (key(o), o.common_name), reverse=self.sort_reversed)
         self.shown = [o.common_name for o in shown]
         self._shown_set = set(self.shown)
         self.clear()
+        cells = self._cells
+        add_row = self.add_row
         for order in shown:
-            self.add_row(*self._cells(order), key=order.common_name)
+            add_row(*cells(order), key=order.common_name)
         for column_key, column in self.columns.items():
             arrow = (" ▼" if self.sort_reversed else " ▲") if column_key == self.sort_column else ""
             column.label = Text(self._label(str(column_key.value)) + arrow)
