@@ -101,25 +101,31 @@ def create_ownca_account(
     from .icsdb import AccountDB
     from .suppliers.ownca import create_ca
 
+    undo = _Undo(directory)
     directory = new_account(SupplierProto.SuppProtoOwnCA, directory, title=title)
-    with AccountDB.open(directory, writable=True) as db:
-        account = db.account
-        account.crl_url = crl_url
-        options = {"key_type": key_type} if key_type is not None else {}
-        files = create_ca(
-            directory,
-            root_name=root_name or f"{title} Root",
-            intermediate_name=intermediate_name or f"{title} Intermediate",
-            validity_days=validity_days,
-            password=password,
-            **options,
-        )
-        # Relative to DirCertWork, so a moved directory still finds its CA.
-        account.ca_cert_file = files.cert.name
-        account.ca_key_file = files.key.name
-        account.ca_key_password = password or ""  # plain text, as ICS stores CAPkeyPw
-        db.put_account(account)
-        db.save()
+    try:
+        with AccountDB.open(directory, writable=True) as db:
+            account = db.account
+            account.crl_url = crl_url
+            options = {"key_type": key_type} if key_type is not None else {}
+            files = create_ca(
+                directory,
+                root_name=root_name or f"{title} Root",
+                intermediate_name=intermediate_name or f"{title} Intermediate",
+                validity_days=validity_days,
+                password=password,
+                **options,
+            )
+            # Relative to DirCertWork, so a moved directory still finds its CA.
+            account.ca_cert_file = files.cert.name
+            account.ca_key_file = files.key.name
+            account.ca_key_password = password or ""  # plain text, as ICS stores CAPkeyPw
+            db.put_account(account)
+            db.save()
+
+    except Exception:
+        undo(directory)
+        raise
     return directory
 
 
@@ -135,13 +141,14 @@ def load_ownca_account(
     from .icsdb import AccountDB
     from .suppliers.ownca import load_ca
 
+    undo = _Undo(directory)
     directory = new_account(SupplierProto.SuppProtoOwnCA, directory, title=title)
     cert_path = Path(cert_file).expanduser().resolve()
     key_path = Path(key_file).expanduser().resolve() if key_file else None
     try:
         load_ca(directory, cert_path, key_path, password)  # refuses a key that does not match
     except Exception:
-        _discard_new_account(directory)
+        undo(directory)
         raise
     with AccountDB.open(directory, writable=True) as db:
         db.account.ca_cert_file = str(cert_path)
@@ -152,13 +159,28 @@ def load_ownca_account(
     return directory
 
 
-def _discard_new_account(directory: Path) -> None:
-    """Undo `new_account` when the rest of the set-up failed, so nothing half-made stays."""
-    import shutil
+class _Undo:
+    """Remembers what a directory held before an account was set up in it, so a failed
+    set-up removes only what it created itself, never a file that was there before."""
 
-    registry.forget(directory)
-    if all(p.name in ("ics-control.db", ".certdesk.lock") for p in directory.iterdir()):
-        shutil.rmtree(directory, ignore_errors=True)
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = Path(directory).expanduser().resolve() if directory else None
+        self.before = (
+            set(self.directory.iterdir()) if self.directory and self.directory.is_dir() else None
+        )
+
+    def __call__(self, directory: Path) -> None:
+        import shutil
+
+        registry.forget(directory)
+        if self.before is None:  # the directory is ours: all of it goes
+            shutil.rmtree(directory, ignore_errors=True)
+            return
+        for path in set(directory.iterdir()) - self.before:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 async def create_acme_account(
@@ -177,12 +199,19 @@ async def create_acme_account(
     """An ACME account directory, registered with the CA unless `register` is False."""
     from .session import AccountSession
 
+    undo = _Undo(directory)
     directory = new_account(
         SupplierProto.SuppProtoAcmeV2, directory, title=title or "ACME V2", server=server,
         email=email, ca_bundle=ca_bundle, acme_key_type=acme_key_type,
     )  # fmt: skip
     if register:
         options = {"eab_kid": eab_kid, "eab_hmac": eab_hmac}
-        async with AccountSession.open(directory, bus=bus, supplier_options=options) as session:
-            await session.supplier()
+        try:
+            async with AccountSession.open(directory, bus=bus, supplier_options=options) as session:
+                await session.supplier()
+        except Exception:
+            # Nothing was registered (wrong URL, EAB credentials, TLS trust): leave no
+            # half-made account behind, so the same command can simply be run again.
+            undo(directory)
+            raise
     return directory

@@ -168,7 +168,7 @@ async def cmd_account_create(args) -> int:
             except SupplierError as exc:
                 raise WorkflowError(
                     str(directory or "account"),
-                    f"the account directory was created, but registering with the CA failed: {exc}",
+                    f"registering with the CA failed, so no account was created: {exc}",
                 ) from None
         elif supplier == SupplierProto.SuppProtoOwnCA and not args.no_ca:
             directory = create_ownca_account(
@@ -440,7 +440,8 @@ async def cmd_cancel(args) -> int:
 
 async def cmd_revoke(args) -> int:
     reason = REVOKE_REASONS[args.reason]
-    return await _each(args, lambda wf, cn: wf.revoke(cn, reason))
+    by_key = args.with_certificate_key
+    return await _each(args, lambda wf, cn: wf.revoke(cn, reason, with_certificate_key=by_key))
 
 
 async def cmd_remove(args) -> int:
@@ -636,10 +637,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_cns("redist", cmd_redist, "save and copy the final files of current certificates again")
     with_cns("cancel", cmd_cancel, "cancel unfinished orders (no longer needed)")
-    with_cns("revoke", cmd_revoke, "revoke collected certificates").add_argument(
+    revoke = with_cns("revoke", cmd_revoke, "revoke collected certificates")
+    revoke.add_argument(
         "--reason", choices=list(REVOKE_REASONS), default="unspecified",
         help="revocation reason (key-compromise when the private key is lost)",
     )  # fmt: skip
+    revoke.add_argument("--with-certificate-key", action="store_true",
+                        help="ACME: sign the revocation with the certificate's key, not the account's")  # fmt: skip
     with_cns("remove", cmd_remove, "remove orders from the account")
 
     run = command(

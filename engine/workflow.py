@@ -735,9 +735,16 @@ class Workflow:
         await self._move(order, OrderEvent.CANCELLED)
         return order
 
-    async def revoke(self, cn: str, reason: int = 0) -> Order:
+    async def revoke(
+        self, cn: str, reason: int = 0, *, with_certificate_key: bool = False
+    ) -> Order:
+        """Revoke the current certificate, signing with the account key, or (ACME) with the
+        certificate's own key: the way when the ordering account is lost or compromised."""
         order = self.get(cn)
         order_after(order.issue_state, OrderEvent.REVOKED, cn)
+        by_key = getattr(self.supplier, "revoke_with_cert_key", None)
+        if with_certificate_key and by_key is None:
+            raise WorkflowError(cn, "this supplier revokes only with the account key")
         cert_path = order.file_cert or order.file_bundle
         try:
             cert_pem = Path(cert_path).read_bytes()
@@ -746,8 +753,15 @@ class Workflow:
                 cn, f"cannot read the certificate to revoke ({cert_path}): {exc}"
             ) from None
         try:
-            await self.supplier.revoke(order, cert_pem, reason)
-        except SupplierError as exc:
+            if with_certificate_key:
+                from .crypto.keys import load_key
+                from .outputs import pem_key_password
+
+                key = load_key(Path(order.file_key).read_bytes(), pem_key_password(order))
+                await by_key(cert_pem, key, reason)
+            else:
+                await self.supplier.revoke(order, cert_pem, reason)
+        except (SupplierError, OSError, ValueError) as exc:
             raise await self._report(order, f"revoke failed: {exc}") from None
         order.revoke_reason = reason
         await self._move(order, OrderEvent.REVOKED)

@@ -429,3 +429,48 @@ def test_an_order_expired_at_the_ca_fails_clearly(ca, acme_account, certdesk_hom
     assert "expired at the CA" in result.stderr and "order again" in result.stderr
     order, challenges = _order_record(account, cn)
     assert order.issue_state == S.IssStateNone and challenges == []
+
+
+def test_failed_registration_leaves_nothing_and_can_be_retried(
+    pebble_factory, tmp_path, certdesk_home
+):
+    import base64
+
+    hmac_key = base64.urlsafe_b64encode(b"k" * 32).rstrip(b"=").decode()
+    ca = pebble_factory(eab_keys={"kid-1": hmac_key})
+    env = certdesk_env(certdesk_home)
+    account = tmp_path / "eab"
+    account.mkdir()
+    (account / "notes.txt").write_text("mine")  # a file the user had there before
+
+    def create(hmac: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*CERTDESK, "account", "create", "--supplier", "acme", "--server", ca.directory_url,
+             "--ca-bundle", str(ca.ca_bundle), "--eab-kid", "kid-1", "--eab-hmac", hmac, "-a", str(account)],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+
+    wrong = create(base64.urlsafe_b64encode(b"x" * 32).rstrip(b"=").decode())
+    assert wrong.returncode == 1 and "no account was created" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert sorted(p.name for p in account.iterdir()) == ["notes.txt"]  # only what was there
+    right = create(hmac_key)
+    assert right.returncode == 0, right.stderr
+    with AccountDB.open(account, writable=False) as db:
+        assert db.account.acme_account_url
+
+
+def test_revoke_with_the_certificate_key_through_the_cli(ca, acme_account, certdesk_home):
+    account = acme_account(ca)
+    add_order(account, "bykey.example.test", challenge_type=ChallengeType.ChallFileSrv)
+    asyncio.run(_order(account, "bykey.example.test"))
+    result = subprocess.run(
+        [*CERTDESK, "revoke", "bykey.example.test", "--with-certificate-key", "--reason", "key-compromise",
+         "-a", str(account)],
+        capture_output=True, text=True, timeout=60, env=certdesk_env(certdesk_home),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    order, _ = _order_record(account, "bykey.example.test")
+    assert order.issue_state == S.IssStateCancel and order.revoke_reason == 1
+    serial = x509.load_pem_x509_certificate(Path(order.file_cert).read_bytes()).serial_number
+    assert ca.cert_status(serial)["Status"] == "Revoked"
