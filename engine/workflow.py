@@ -598,8 +598,15 @@ class Workflow:
             await self._drop_challenges(order)
             raise await self._fail(order, f"collecting the certificate: {exc}") from None
         try:
-            save_certificate_files(
-                order, self.directory, self.account.supplier, key, csr_der, chain
+            # In a thread: a certificate's fsync'd files must not hold up the other orders.
+            await asyncio.to_thread(
+                save_certificate_files,
+                order,
+                self.directory,
+                self.account.supplier,
+                key,
+                csr_der,
+                chain,
             )
         except (OSError, ValueError) as exc:
             raise await self._report(order, f"saving the certificate files: {exc}") from None
@@ -651,9 +658,11 @@ class Workflow:
         if saved_key.exists() and saved_csr.exists():
             key = load_key(saved_key.read_bytes(), pem_key_password(order), source=str(saved_key))
             return key, csr_to_der(load_csr(saved_csr.read_bytes(), source=str(saved_csr)))
-        key = generate_key(order.key_type)
+        key = await asyncio.to_thread(generate_key, order.key_type)  # RSA 4096 takes a while
         csr = build_csr(order, key)
-        save_key_and_csr(order, self.directory, self.account.supplier, key, csr)
+        await asyncio.to_thread(
+            save_key_and_csr, order, self.directory, self.account.supplier, key, csr
+        )
         await self._save(order)
         return key, csr_to_der(csr)
 
