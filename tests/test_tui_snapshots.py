@@ -33,6 +33,8 @@ def app_for(directory) -> CertdeskApp:
 async def ready(pilot) -> None:
     await pilot.app.ready.wait()
     await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)  # let the table's resize rebuild settle, even on a busy machine
 
 
 def test_main_screen_80x24(snap_compare, account):
