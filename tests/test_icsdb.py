@@ -380,3 +380,39 @@ def test_outfmt_set_order_is_ordinal(tmp_path):
         )
     text = (tmp_path / "acct" / "ics-control.db").read_bytes().decode("ascii")
     assert "CertOutFmts=[OutFmtBudl,OutFmtP12,OutFmtPwP12]\r\n" in text
+
+
+def test_prefix_lookup_follows_adds_and_removes_in_file_order():
+    from engine.icsdb.inifile import IniDocument
+
+    doc = IniDocument.parse("[domain-b]\nA=1\n\n[San-b=x]\n\n[challenge-host-z]\n\n[san-b=a]\n")
+    names = lambda prefix: [s.name for s in doc.with_prefix(prefix)]  # noqa: E731
+    assert names("SAN-B=") == ["San-b=x", "san-b=a"]  # any case, file order, not name order
+    doc.add("san-b=m")
+    doc.add("san-bb=q")  # another CN sharing the prefix text "san-b" but not "san-b="
+    doc.add("account", first=True)
+    assert names("san-b=") == ["San-b=x", "san-b=a", "san-b=m"]
+    assert doc.remove("SAN-B=A")
+    assert not doc.remove("san-b=a")
+    assert names("san-b=") == ["San-b=x", "san-b=m"]
+    assert names("account") == ["account"]
+    assert next(iter(doc)).name == "account"
+    assert names("challenge-") == ["challenge-host-z"]
+    assert names("nothing") == []
+
+
+def test_many_orders_keep_their_own_sans_and_challenges(tmp_path):
+    """SANs and challenges are found by prefix: a CN that is a prefix of another keeps apart."""
+    with AccountDB.open(tmp_path, create=True) as db:
+        for cn in ["a.example.com", "a.example.co", "b.example.com"]:
+            db.put_order(Order(common_name=cn, san_names=[cn, "www." + cn]))
+            db.put_challenge(Challenge(domain=cn, common_name=cn))
+        db.put_order(Order(common_name="a.example.co", san_names=["a.example.co"]))
+        db.remove_order("a.example.com")
+        db.save()
+    with AccountDB.open(tmp_path, writable=False) as db:
+        assert [o.common_name for o in db.orders()] == ["a.example.co", "b.example.com"]
+        assert db.get_order("a.example.co").san_names == ["a.example.co"]
+        assert db.get_order("b.example.com").san_names == ["b.example.com", "www.b.example.com"]
+        assert [c.domain for c in db.challenges()] == ["a.example.co", "b.example.com"]
+        assert [c.domain for c in db.challenges("b.example.com")] == ["b.example.com"]

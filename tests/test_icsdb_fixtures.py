@@ -6,7 +6,9 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.icsdb import AccountDB
+import pytest
+
+from engine.icsdb import AccountDB, OrderSummary
 from engine.model import (
     ChainResult,
     ChallengeType,
@@ -221,3 +223,38 @@ def test_v860_old_forms(tmp_path):
     assert "OARefrMinsPrior=120" in after["account"]
     assert "SeqOrderNum=1002" in after["account"]
     assert "SupplierProto=SuppProtoAcmeV2" in after["account"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
+def test_summaries_agree_with_full_orders(tmp_path, name):
+    """The order list's summaries read the same values as the full records, old forms too."""
+    with AccountDB.open(copy(name, tmp_path), writable=False) as db:
+        orders = db.orders()
+        summaries = db.summaries()
+        assert orders, "every fixture has orders"
+        assert [s.common_name for s in summaries] == [o.common_name for o in orders]
+        for summary, order in zip(summaries, orders, strict=True):
+            for field in OrderSummary._fields:
+                want = getattr(order, field)
+                want = tuple(want) if field == "san_names" else want
+                assert getattr(summary, field) == want, (order.common_name, field)
+            assert db.summary(order.common_name.upper()) == summary
+
+
+def test_summary_follows_a_change(tmp_path):
+    with AccountDB.open(copy("v94-acme", tmp_path)) as db:
+        cn = db.orders()[0].common_name
+        before = db.summary(cn)
+        order = db.get_order(cn)
+        order.issue_state = IssueState.IssStateCancel
+        order.revoke_reason = 1
+        order.san_names = [cn, "new.example.org"]
+        order.sans = []
+        db.put_order(order)
+        after = db.summary(cn)
+        assert before.issue_state != IssueState.IssStateCancel
+        assert after.issue_state == IssueState.IssStateCancel and after.revoke_reason == 1
+        assert after.san_names == (cn, "new.example.org")
+        db.remove_order(cn)
+        assert db.summary(cn) is None
+        assert cn not in [s.common_name for s in db.summaries()]

@@ -15,7 +15,7 @@ Layers: `inifile` (lines, sections, keys), `values` (dates, sets, comma-text, es
 (`AccountDB`: the layout of sections, the lock, saving).
 """
 
-from engine.icsdb.db import DB_FILE, AccountDB, IcsDbError, cn_key
+from engine.icsdb.db import DB_FILE, AccountDB, IcsDbError, OrderSummary, cn_key
 from engine.icsdb.group import GroupCommit
 
-__all__ = ["DB_FILE", "AccountDB", "GroupCommit", "IcsDbError", "cn_key"]
+__all__ = ["DB_FILE", "AccountDB", "GroupCommit", "IcsDbError", "OrderSummary", "cn_key"]

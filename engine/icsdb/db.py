@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from datetime import datetime
@@ -12,11 +13,11 @@ from typing import Any, NamedTuple
 from engine.atomic import PRIVATE, write_atomic
 from engine.icsdb import values
 from engine.icsdb.inifile import IniDocument, IniError, Section
-from engine.icsdb.records import decode_record, encode_record
+from engine.icsdb.records import decode_fields, decode_record, encode_record
 from engine.lock import AccountLock
-from engine.model import Account, Challenge, Order, San
+from engine.model import Account, ChainResult, Challenge, ChallengeType, IssueState, Order, San
 
-__all__ = ["DB_FILE", "AccountDB", "IcsDbError"]
+__all__ = ["DB_FILE", "AccountDB", "IcsDbError", "OrderSummary"]
 
 DB_FILE = "ics-control.db"
 _BOM = b"\xef\xbb\xbf"
@@ -24,6 +25,30 @@ ACCOUNT = "account"
 DOMAIN = "domain-"
 SAN = "san-"
 CHALLENGE = "challenge-"
+
+
+class OrderSummary(NamedTuple):
+    """What a list of orders shows: a few fields of the domain section, decoded as `Order`
+    decodes them, without its ~90 other fields or its SAN sections (the order list of a
+    10,000-order account reads in a fraction of the time and memory)."""
+
+    common_name: str
+    san_names: tuple[str, ...]
+    challenge_type: ChallengeType
+    issue_state: IssueState
+    cert_not_after: datetime | None  # UTC
+    order_num: int
+    chain_result: ChainResult
+    revoke_reason: int  # -1: not revoked
+    cert_errors: str
+
+
+_SUMMARY_FIELDS = frozenset(OrderSummary._fields) - {"common_name"}
+_SUMMARY_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(Order)
+    if f.name in _SUMMARY_FIELDS and f.default_factory is dataclasses.MISSING
+}
 
 
 class Snapshot(NamedTuple):
@@ -87,6 +112,7 @@ class AccountDB:
         self._generation = 0  # snapshots taken
         self._written = 0  # the newest snapshot on disk
         self._write_lock = threading.Lock()
+        self._summaries: dict[str, tuple[str, OrderSummary]] = {}  # section -> (its text, summary)
         self.account = Account()
 
     # -- opening
@@ -143,6 +169,7 @@ class AccountDB:
         except IniError as exc:
             raise IcsDbError(f"{self.path}: {exc}") from None
         self._doc, self._dirty = doc, False
+        self._summaries.clear()
         self._stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         for name in doc.duplicates:
             self._warn(f"section [{name}] appears twice; its keys were merged into the first")
@@ -219,6 +246,33 @@ class AccountDB:
         prefix = DOMAIN
         return [self._order_from(s) for s in self._doc if s.name.lower().startswith(prefix)]
 
+    def summaries(self) -> list[OrderSummary]:
+        """One `OrderSummary` per order, in file order: a fraction of `orders()`'s cost,
+        and cached per section, so after a change only that order is read again."""
+        return [
+            self._summary_of(section)
+            for section in self._doc
+            if section.name.lower().startswith(DOMAIN)
+        ]
+
+    def summary(self, cn: str) -> OrderSummary | None:
+        """The `OrderSummary` of one order (None when there is no such order)."""
+        section = self._doc.get(DOMAIN + cn_key(cn))
+        return None if section is None else self._summary_of(section)
+
+    def _summary_of(self, section: Section) -> OrderSummary:
+        text = section.text()  # a new string whenever the section changed
+        hit = self._summaries.get(section.name)
+        if hit is None or hit[0] is not text:
+            hit = self._summaries[section.name] = (text, self._summary_from(section))
+        return hit[1]
+
+    def _summary_from(self, section: Section) -> OrderSummary:
+        found = decode_fields(Order, section, _SUMMARY_FIELDS, self._warn)
+        cn = section.name[len(DOMAIN) :]
+        names = tuple(found.pop("san_names", ())) or (cn,)
+        return OrderSummary(cn, names, **{**_SUMMARY_DEFAULTS, **found})
+
     def get_order(self, cn: str) -> Order | None:
         section = self._doc.get(DOMAIN + cn_key(cn))
         return None if section is None else self._order_from(section)
@@ -256,9 +310,8 @@ class AccountDB:
         encode_record(order, self._doc.add(DOMAIN + key))
         # Erase the SAN sections that are no longer listed (and only those).
         prefix = f"{SAN}{key}=".lower()
-        for section in self._doc:
-            lname = section.name.lower()
-            if lname.startswith(prefix) and lname[len(prefix) :] not in seen:
+        for section in self._doc.with_prefix(prefix):
+            if section.name.lower()[len(prefix) :] not in seen:
                 self._doc.remove(section.name)
         for san in sans:
             encode_record(san, self._doc.add(f"{SAN}{key}={san.domain}"))
@@ -268,23 +321,18 @@ class AccountDB:
         """The domain section, every `san-<cn>=*` section and the CN's challenges."""
         self._writable()
         key = cn_key(cn)
-        prefix = f"{SAN}{key}=".lower()
-        for section in self._doc:
-            lname = section.name.lower()
-            if lname == (DOMAIN + key).lower() or lname.startswith(prefix):
+        self._doc.remove(DOMAIN + key)
+        for section in self._doc.with_prefix(f"{SAN}{key}="):
+            self._doc.remove(section.name)
+        for section in self._doc.with_prefix(CHALLENGE):
+            if (section.get("CCommonName") or "").lower() == cn.lower():
                 self._doc.remove(section.name)
-            elif lname.startswith(CHALLENGE):
-                owner = section.get("CCommonName") or ""
-                if owner.lower() == cn.lower():
-                    self._doc.remove(section.name)
         self._dirty = True
 
     def challenges(self, cn: str | None = None) -> list[Challenge]:
         """The queue of challenges in file order (also old `[challenge-<dom>]` ones)."""
         out = []
-        for section in self._doc:
-            if not section.name.lower().startswith(CHALLENGE):
-                continue
+        for section in self._doc.with_prefix(CHALLENGE):
             if cn is not None and (section.get("CCommonName") or "").lower() != cn.lower():
                 continue
             out.append(self._decode(Challenge, section))

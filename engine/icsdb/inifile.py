@@ -16,6 +16,7 @@ Text is held with ``\\n`` line ends; `IniDocument.render` produces CRLF.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 
@@ -188,6 +189,9 @@ class IniDocument:
     def __init__(self) -> None:
         self.preamble = ""  # comments before the first section, kept as they are
         self._sections: dict[str, Section] = {}
+        self._sorted: list[str] | None = None  # lower-case names, sorted: prefix look-ups
+        self._place: dict[str, int] = {}  # lower-case name -> rank in file order
+        self._next_place = 0
         self.duplicates: list[str] = []  # section names met twice (merged into the first)
         # Each section's text with CRLF line ends, so a save converts only what changed.
         self._crlf: dict[str, tuple[str, str]] = {}
@@ -231,6 +235,8 @@ class IniDocument:
                         first_section.set(key, value)
                 continue
             sections[lname] = Section(name, block)
+        doc._place = {name: i for i, name in enumerate(sections)}
+        doc._next_place = len(sections)
         return doc
 
     def render(self) -> str:
@@ -249,6 +255,24 @@ class IniDocument:
     def __iter__(self) -> Iterator[Section]:
         return iter(list(self._sections.values()))
 
+    def with_prefix(self, prefix: str) -> list[Section]:
+        """The sections whose name starts with `prefix` (any case), in file order.
+
+        A sorted index, so finding an order's SAN sections or the challenge queue costs
+        O(log n) in a file of 10,000 orders rather than a scan of every section."""
+        names = self._sorted
+        if names is None:
+            names = self._sorted = sorted(self._sections)
+        prefix = prefix.lower()
+        out = []
+        for i in range(bisect.bisect_left(names, prefix), len(names)):
+            name = names[i]
+            if not name.startswith(prefix):
+                break
+            out.append(name)
+        place = self._place
+        return [self._sections[name] for name in sorted(out, key=place.__getitem__)]
+
     def __len__(self) -> int:
         return len(self._sections)
 
@@ -264,14 +288,26 @@ class IniDocument:
         if section is not None:
             return section
         section = Section(name)
+        lname = name.lower()
         if first:
-            self._sections = {name.lower(): section, **self._sections}
+            self._sections = {lname: section, **self._sections}
         else:
-            self._sections[name.lower()] = section
+            self._sections[lname] = section
+        if self._sorted is not None:
+            bisect.insort(self._sorted, lname)
+        self._place[lname] = min(self._place.values(), default=0) - 1 if first else self._next_place
+        self._next_place += 1
         return section
 
     def remove(self, name: str) -> bool:
-        return self._sections.pop(name.lower(), None) is not None
+        lname = name.lower()
+        if self._sections.pop(lname, None) is None:
+            return False
+        if self._sorted is not None:
+            names = self._sorted
+            del names[bisect.bisect_left(names, lname)]
+        del self._place[lname]
+        return True
 
     def touch_all(self) -> None:
         """Make every section render again from its keys."""

@@ -112,10 +112,29 @@ def _escaped_keys(section: Section) -> dict[str, str]:
 
 def decode_record(record_type: type, section: Section, warn: Warn) -> Any:
     """A record from a section; unreadable values become the default, with a warning."""
+    return _make(record_type, _decode(codecs(record_type), section, warn))
+
+
+_SUBSETS: dict[tuple[type, frozenset[str]], tuple[FieldCodec, ...]] = {}
+
+
+def decode_fields(
+    record_type: type, section: Section, attrs: frozenset[str], warn: Warn
+) -> dict[str, Any]:
+    """Only the fields `attrs` of a record, decoded exactly as `decode_record` does; a field
+    missing from the section is left out (the caller knows its default)."""
+    table = _SUBSETS.get((record_type, attrs))
+    if table is None:
+        table = tuple(c for c in codecs(record_type) if c.attr in attrs)
+        _SUBSETS[record_type, attrs] = table
+    return _decode(table, section, warn)
+
+
+def _decode(table: tuple[FieldCodec, ...], section: Section, warn: Warn) -> dict[str, Any]:
     stored = section.values()
     escaped = _escaped_keys(section) if ESCAPED_KEY in stored else None
     kwargs: dict[str, Any] = {}
-    for c in codecs(record_type):
+    for c in table:
         text = stored.get(c.key)
         if text is None:
             text = section.get(c.key)  # written in another case, or missing
@@ -138,7 +157,7 @@ def decode_record(record_type: type, section: Section, warn: Warn) -> Any:
             kwargs[c.attr] = None
         else:
             kwargs[c.attr] = _decode_value(c, text, section, warn)
-    return _make(record_type, kwargs)
+    return kwargs
 
 
 _PROTOS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]] = {}
