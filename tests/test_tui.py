@@ -76,7 +76,9 @@ async def test_order_collect_install_and_live_state(home, tmp_path):
         app.screen.query_one("#pub_dir", Input).value = str(www)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.table.orders[cns(2)[0]].pub_web_dirs == [f"{www}/"])
+        await wait_for(
+            pilot, lambda: app.session.db.get_order(cns(2)[0]).pub_web_dirs == [f"{www}/"]
+        )
         before = app.last_bulk
         await pilot.press("o")
         await bulk_done(app, pilot, before)
@@ -448,3 +450,47 @@ def test_engine_imports_without_textual():
         "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if 'textual' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_a_long_list_draws_only_what_is_shown_and_follows_the_cursor(home):
+    directory = make_account(home, 60)
+    app = app_for(directory)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        table = app.table
+        names = cns(60)
+        assert table.row_count == 60 and table.current == names[0]
+        heading, first = table.render_line(0).text, table.render_line(1).text
+        assert "Common name ▲" in heading and names[0] in first
+        await pilot.press("end")
+        assert table.current == names[-1]
+        rows_on_screen = table.scrollable_content_region.height - 1  # less the heading
+        top = round(table.scroll_y)
+        assert top > 0 and top <= table.cursor_row < top + rows_on_screen
+        assert names[-1] in table.render_line(table.cursor_row - top + 1).text
+        await pilot.press("home")
+        assert table.current == names[0] and round(table.scroll_y) == 0
+        await pilot.press("pagedown")
+        assert table.cursor_row == rows_on_screen - 1
+        # A click on a heading sorts by that column; a second click reverses it.
+        state_x = sum(table._widths[k] + 2 for k in ("cn", "sans", "method")) + 1
+        await pilot.click(table, offset=(state_x, 0))
+        assert (table.sort_column, table.sort_reversed) == ("state", False)
+        await pilot.click(table, offset=(state_x, 0))
+        assert (table.sort_column, table.sort_reversed) == ("state", True)
+        assert "State ▼" in table.render_line(0).text
+        # A click on a row puts the cursor there.
+        await pilot.click(table, offset=(5, 3))
+        assert table.cursor_row == round(table.scroll_y) + 2
+
+
+async def test_output_printed_while_the_app_runs_does_not_stop_it(home):
+    """Textual captures print(); the app once shadowed the hook it calls (App._flush)."""
+    directory = make_account(home, 2)
+    app = app_for(directory)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        print("a library writes to stdout", flush=True)
+        app.order_changed(cns(2)[0])
+        await pilot.pause(0.1)
+        assert app.is_running and app.table.row_count == 2

@@ -321,7 +321,7 @@ class ActionsMixin:
         self.add_log(order.common_name, "added" if result.is_new else "settings saved")
         self.order_changed(order.common_name)
         if result.is_new:
-            self.table.update_order(order)
+            self.table.update_order(self.session.db.summary(order.common_name))
             if order.common_name in self.table.shown:
                 self.table.move_cursor(row=self.table.shown.index(order.common_name))
 

@@ -98,7 +98,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         self._follow_timer = None
         self._file_stamp: tuple[int, int, int] | None = None
         self._dirty: set[str] = set()
-        self._flush_pending = False
+        self._repaint_pending = False
         self.ready = asyncio.Event()  # set once the first account is open (or failed)
 
     # -- layout
@@ -198,7 +198,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         for warning in session.db.warnings:
             self.add_log("", warning, logging.WARNING)
         self.table.renew_days = session.account.renew_days
-        self.table.set_orders(session.db.orders())
+        self.table.set_orders(session.db.summaries())
         self.sub_title = self._subtitle()
         if reason:
             self.add_log("", f"read-only: {reason}", logging.WARNING)
@@ -281,17 +281,17 @@ class CertdeskApp(ActionsMixin, App[int]):
     def order_changed(self, cn: str) -> None:
         """Repaint an order soon; a burst of events repaints once."""
         self._dirty.add(cn)
-        if not self._flush_pending:
-            self._flush_pending = True
-            self.set_timer(0.02, self._flush)
+        if not self._repaint_pending:
+            self._repaint_pending = True
+            self.set_timer(0.02, self._repaint_dirty)
 
-    def _flush(self) -> None:
-        self._flush_pending = False
+    def _repaint_dirty(self) -> None:
+        self._repaint_pending = False
         dirty, self._dirty = self._dirty, set()
         if self.session is None:
             return
         for cn in dirty:
-            order = self.session.db.get_order(cn)
+            order = self.session.db.summary(cn)
             if order is None:
                 self.table.remove_order(cn)
             else:
@@ -314,7 +314,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         except KNOWN_ERRORS as exc:
             self.report_error("", f"re-reading the account: {exc}")
             return
-        self.table.set_orders(self.session.db.orders())
+        self.table.set_orders(self.session.db.summaries())
         self.show_detail()
         self.refresh_account_bar()
 
@@ -334,7 +334,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         if self.session is None or cn is None:
             pane.show(None)
             return
-        order = self.table.orders.get(cn)
+        order = self.session.db.get_order(cn)
         challenges = self.session.db.challenges(cn) if order else []
         pane.show(order, challenges, self.dns.get(cn), str(self.session.directory))
 

@@ -13,15 +13,18 @@ from pathlib import Path
 
 from rich.text import Text
 
+from engine.icsdb import OrderSummary
 from engine.model import IssueState, Order
 from engine.names import friendly
 
 __all__ = [
     "KNOWN_ERRORS",
     "STATE_STYLE",
+    "Listed",
     "Now",
     "days_left",
     "expiry_text",
+    "haystack",
     "is_revoked",
     "level_style",
     "matches",
@@ -37,6 +40,8 @@ __all__ = [
 
 S = IssueState
 Now = Callable[[], datetime]
+# The order list holds summaries; the detail pane full orders. Both have what is used here.
+Listed = Order | OrderSummary
 
 STATE_STYLE: dict[IssueState, str] = {
     S.IssStateNone: "dim",
@@ -80,30 +85,30 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def is_revoked(order: Order) -> bool:
+def is_revoked(order: Listed) -> bool:
     return order.issue_state == S.IssStateCancel and order.revoke_reason >= 0
 
 
-def state_label(order: Order) -> str:
+def state_label(order: Listed) -> str:
     if is_revoked(order):
         return "Revoked"
     return _SHORT.get(order.issue_state, order.issue_state.display)
 
 
-def state_text(order: Order) -> Text:
+def state_text(order: Listed) -> Text:
     style = "bold red" if is_revoked(order) else STATE_STYLE.get(order.issue_state, "")
     if order.cert_errors and order.issue_state == S.IssStateNone:
         return Text("Failed", style="bold red")
     return Text(state_label(order), style=style)
 
 
-def days_left(order: Order, now: datetime) -> int | None:
+def days_left(order: Listed, now: datetime) -> int | None:
     if order.cert_not_after is None:
         return None
     return (_aware(order.cert_not_after) - _aware(now)).days
 
 
-def expiry_text(order: Order, now: datetime, renew_days: int = 30) -> Text:
+def expiry_text(order: Listed, now: datetime, renew_days: int = 30) -> Text:
     days = days_left(order, now)
     if days is None or order.cert_not_after is None:
         return Text("-", style="dim")
@@ -113,29 +118,35 @@ def expiry_text(order: Order, now: datetime, renew_days: int = 30) -> Text:
     return Text(f"{order.cert_not_after:%Y-%m-%d} {days}d", style=style)
 
 
-def sans_text(order: Order) -> str:
+def sans_text(order: Listed) -> str:
     return ", ".join(n for n in order.san_names if n != order.common_name) or "-"
 
 
-def method_text(order: Order) -> str:
+def method_text(order: Listed) -> str:
     return friendly(order.challenge_type)
 
 
-def matches(order: Order, needle: str) -> bool:
-    """Filter as you type: every word must appear in the CN, a SAN, the method or the state."""
-    if not needle:
-        return True
-    hay = " ".join(
+def haystack(order: Listed) -> str:
+    """The text the filter searches: the names, the method, the state, the order number."""
+    return " ".join(
         [*order.san_names, order.common_name, method_text(order), state_label(order),
          str(order.order_num or "")]
     ).lower()  # fmt: skip
+
+
+def matches(order: Listed, needle: str, hay: str | None = None) -> bool:
+    """Filter as you type: every word must appear in the CN, a SAN, the method or the state."""
+    if not needle:
+        return True
+    if hay is None:
+        hay = haystack(order)
     return all(word in hay for word in needle.lower().split())
 
 
-def sort_value(column: str) -> Callable[[Order], object]:
+def sort_value(column: str) -> Callable[[Listed], object]:
     """The sort key of a table column (states sort by their ICS ordinal)."""
     far = datetime.max.replace(tzinfo=UTC)
-    keys: dict[str, Callable[[Order], object]] = {
+    keys: dict[str, Callable[[Listed], object]] = {
         "cn": lambda o: o.common_name,
         "sans": lambda o: sans_text(o),
         "method": lambda o: method_text(o),
@@ -146,7 +157,7 @@ def sort_value(column: str) -> Callable[[Order], object]:
     return keys.get(column, keys["cn"])
 
 
-def state_counts(orders: Iterable[Order]) -> Counter[str]:
+def state_counts(orders: Iterable[Listed]) -> Counter[str]:
     return Counter(state_label(o) for o in orders)
 
 

@@ -37,7 +37,7 @@ def load_account_info(directory: Path) -> AccountInfo:
     except KNOWN_ERRORS as exc:
         return AccountInfo(directory, error=str(exc))
     try:
-        return AccountInfo(directory, db.account, state_counts(db.orders()))
+        return AccountInfo(directory, db.account, state_counts(db.summaries()))
     finally:
         db.close()
 
