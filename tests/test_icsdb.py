@@ -416,3 +416,59 @@ def test_many_orders_keep_their_own_sans_and_challenges(tmp_path):
         assert db.get_order("b.example.com").san_names == ["b.example.com", "www.b.example.com"]
         assert [c.domain for c in db.challenges()] == ["a.example.co", "b.example.com"]
         assert [c.domain for c in db.challenges("b.example.com")] == ["b.example.com"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "IssueState=IssStateCollect\nNewOrderNum=1001\n",
+        "  issuestate = IssStateCollect  \n; a comment\nNEWORDERNUM=\t1001\n",
+        "IssueState=IssStateCollect\nIssueState=IssStateNone\nNewOrderNum=1=2\n",
+        "Other=IssueState=x\n;IssueState=IssStateNone\nIssueState=\n",
+        "NewOrderNum=1001\x0b\nIssueState\t=IssStateChecked\n",
+    ],
+)
+def test_pick_reads_as_the_parser_reads(body):
+    """`Section.pick` (the order list's search) and the full parse agree on every line form."""
+    from engine.icsdb.inifile import IniDocument
+
+    keys = ("issuestate", "newordernum", "missing")
+    text = "[domain-x]\n" + body
+    searched = IniDocument.parse(text).get("domain-x").pick(keys)
+    parsed = IniDocument.parse(text).get("domain-x")
+    assert searched == {k: parsed.get(k) for k in keys if parsed.get(k) is not None}
+
+
+def test_encode_after_any_edit_equals_a_full_render():
+    """`IniDocument.encode` re-encodes only the sections that told it they changed: after
+    any mix of edits, adds (at the end and first), removes and touch_all, it must equal
+    the file rendered from scratch."""
+    import random
+
+    from engine.icsdb.inifile import IniDocument
+
+    doc = IniDocument.parse("; kept\n[a]\nK=1\n\n[b]\nK=2\n")
+
+    def full() -> tuple[bytes, bool]:
+        text = doc.preamble + "".join(s.text() for s in doc)
+        return text.replace("\n", "\r\n").encode("utf-8"), text.isascii()
+
+    rng = random.Random(7)
+    for step in range(400):
+        names = [s.name for s in doc]
+        action = rng.choice(["set", "set", "delete", "add", "first", "remove", "touch"])
+        if action == "set" and names:
+            value = rng.choice(["x", "ü", str(step)])
+            doc.get(rng.choice(names)).set(rng.choice(["K", "L", "k"]), value)
+        elif action == "delete" and names:
+            doc.get(rng.choice(names)).delete(rng.choice(["K", "L"]))
+        elif action == "add":
+            doc.add(f"s{rng.randrange(30)}").set("K", str(step))
+        elif action == "first":
+            doc.remove("top")
+            doc.add("top", first=True).set("T", str(step))
+        elif action == "remove" and names:
+            doc.remove(rng.choice(names))
+        elif action == "touch":
+            doc.touch_all()
+        assert doc.encode() == full(), (step, action)

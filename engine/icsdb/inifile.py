@@ -17,6 +17,8 @@ Text is held with ``\\n`` line ends; `IniDocument.render` produces CRLF.
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -51,10 +53,18 @@ def _irregular(body: str) -> bool:
     return _CONTROL.search(body) is not None
 
 
+@functools.cache
+def _pick_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
+    # Trimmed as Delphi trims keys and values, so hand-edited lines read as `_parse` reads them.
+    names = "|".join(re.escape(key) for key in keys)
+    ws = _WS_CLASS
+    return re.compile(rf"^{ws}*+({names}){ws}*+={ws}*+(.*?){ws}*$", re.M | re.I)
+
+
 class Section:
     """One ``[name]`` block. Keeps its source text until it is changed."""
 
-    __slots__ = ("_comments", "_lower", "_text", "_values", "name")
+    __slots__ = ("_changed", "_comments", "_lower", "_text", "_values", "name")
 
     def __init__(self, name: str, text: str | None = None) -> None:
         self.name = name
@@ -64,6 +74,12 @@ class Section:
         self._values: dict[str, str] | None = None if text is not None else {}
         self._comments: dict[str | None, list[str]] | None = None
         self._lower: dict[str, str] | None = None
+        self._changed: set[str] | None = None  # its document's set of changed sections
+
+    def _touch(self) -> None:
+        self._text = None
+        if self._changed is not None:
+            self._changed.add(self.name.lower())
 
     # -- reading
 
@@ -130,6 +146,24 @@ class Section:
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
 
+    def pick(self, keys: tuple[str, ...]) -> dict[str, str]:
+        """Lower-cased key -> value for those of `keys` (lower-cased) that the section has.
+
+        A section not parsed yet is searched, not parsed: a list of 10,000 orders reads 9
+        of each domain's ~100 keys."""
+        text = self._text
+        if self._values is None and text is not None:
+            found: dict[str, str] = {}
+            for key, value in _pick_pattern(keys).findall(text):
+                found.setdefault(key.lower(), value)  # a repeated key: the first wins
+            return found
+        out = {}
+        for key in keys:
+            value = self.get(key)
+            if value is not None:
+                out[key] = value
+        return out
+
     def items(self) -> Iterator[tuple[str, str]]:
         return iter(list(self.values().items()))
 
@@ -149,7 +183,7 @@ class Section:
         if old == value:
             return
         values[key] = value
-        self._text = None
+        self._touch()
 
     def delete(self, key: str) -> None:
         values = self._values if self._values is not None else self._parse()
@@ -160,7 +194,7 @@ class Section:
         self._lower_map().pop(actual.lower(), None)
         if self._comments and actual in self._comments:
             self._comments.setdefault(None, [])[:0] = self._comments.pop(actual)
-        self._text = None
+        self._touch()
 
     @property
     def dirty(self) -> bool:
@@ -193,8 +227,11 @@ class IniDocument:
         self._place: dict[str, int] = {}  # lower-case name -> rank in file order
         self._next_place = 0
         self.duplicates: list[str] = []  # section names met twice (merged into the first)
-        # Each section's text with CRLF line ends, so a save converts only what changed.
-        self._crlf: dict[str, tuple[str, str]] = {}
+        # The file as bytes, section by section in file order (CRLF, UTF-8); the sections
+        # changed since they were last encoded; those that are not ASCII.
+        self._encoded: dict[str, bytes] = {}
+        self._changed: set[str] = set()
+        self._not_ascii: set[str] = set()
 
     @classmethod
     def parse(cls, text: str) -> IniDocument:
@@ -237,18 +274,37 @@ class IniDocument:
             sections[lname] = Section(name, block)
         doc._place = {name: i for i, name in enumerate(sections)}
         doc._next_place = len(sections)
+        doc._encoded = dict.fromkeys(sections, b"")
+        doc._changed.update(sections)
+        for section in sections.values():
+            section._changed = doc._changed
         return doc
 
     def render(self) -> str:
         """The whole file, CRLF line ends, one blank line after each section."""
-        parts = [self.preamble.replace("\n", "\r\n")]
-        for section in self._sections.values():
-            text = section.text()
-            cached = self._crlf.get(section.name)
-            if cached is None or cached[0] is not text:
-                cached = self._crlf[section.name] = (text, text.replace("\n", "\r\n"))
-            parts.append(cached[1])
-        return "".join(parts)
+        return self.encode()[0].decode("utf-8")
+
+    def encode(self) -> tuple[bytes, bool]:
+        """The whole file in UTF-8 with CRLF line ends, and whether it is all ASCII.
+
+        Sections tell the document when they change, and each keeps its bytes until then,
+        so saving one change to a 10,000-order file encodes one section and joins the
+        rest, with no loop over them in Python. Raises UnicodeEncodeError."""
+        changed, encoded, sections = self._changed, self._encoded, self._sections
+        for lname in list(changed):
+            section = sections.get(lname)
+            if section is not None:
+                text = section.text()
+                encoded[lname] = text.replace("\n", "\r\n").encode("utf-8")
+                if text.isascii():
+                    self._not_ascii.discard(lname)
+                else:
+                    self._not_ascii.add(lname)
+            changed.discard(lname)
+        preamble = self.preamble
+        head = preamble.replace("\n", "\r\n").encode("utf-8")
+        data = b"".join(itertools.chain((head,), encoded.values()))
+        return data, preamble.isascii() and not self._not_ascii
 
     # -- sections
 
@@ -291,8 +347,12 @@ class IniDocument:
         lname = name.lower()
         if first:
             self._sections = {lname: section, **self._sections}
+            self._encoded = {lname: b"", **self._encoded}
         else:
             self._sections[lname] = section
+            self._encoded[lname] = b""
+        section._changed = self._changed
+        self._changed.add(lname)
         if self._sorted is not None:
             bisect.insort(self._sorted, lname)
         self._place[lname] = min(self._place.values(), default=0) - 1 if first else self._next_place
@@ -301,8 +361,13 @@ class IniDocument:
 
     def remove(self, name: str) -> bool:
         lname = name.lower()
-        if self._sections.pop(lname, None) is None:
+        section = self._sections.pop(lname, None)
+        if section is None:
             return False
+        section._changed = None
+        del self._encoded[lname]
+        self._changed.discard(lname)
+        self._not_ascii.discard(lname)
         if self._sorted is not None:
             names = self._sorted
             del names[bisect.bisect_left(names, lname)]
@@ -313,4 +378,4 @@ class IniDocument:
         """Make every section render again from its keys."""
         for section in self._sections.values():
             section.values()
-            section._text = None
+            section._touch()

@@ -99,8 +99,7 @@ def _build(record_type: type):
 # -- reading
 
 
-def _escaped_keys(section: Section) -> dict[str, str]:
-    text = section.get(ESCAPED_KEY)
+def _escaped_keys(text: str | None) -> dict[str, str]:
     if not text:
         return {}
     out = {}
@@ -115,7 +114,7 @@ def decode_record(record_type: type, section: Section, warn: Warn) -> Any:
     return _make(record_type, _decode(codecs(record_type), section, warn))
 
 
-_SUBSETS: dict[tuple[type, frozenset[str]], tuple[FieldCodec, ...]] = {}
+_SUBSETS: dict[tuple[type, frozenset[str]], tuple[tuple[FieldCodec, ...], tuple[str, ...]]] = {}
 
 
 def decode_fields(
@@ -123,23 +122,38 @@ def decode_fields(
 ) -> dict[str, Any]:
     """Only the fields `attrs` of a record, decoded exactly as `decode_record` does; a field
     missing from the section is left out (the caller knows its default)."""
-    table = _SUBSETS.get((record_type, attrs))
-    if table is None:
+    subset = _SUBSETS.get((record_type, attrs))
+    if subset is None:
         table = tuple(c for c in codecs(record_type) if c.attr in attrs)
-        _SUBSETS[record_type, attrs] = table
-    return _decode(table, section, warn)
+        keys = (*(c.lkey for c in table), ESCAPED_KEY.lower())
+        subset = _SUBSETS[record_type, attrs] = (table, keys)
+    table, keys = subset
+    return _decode(table, section, warn, section.pick(keys))
 
 
-def _decode(table: tuple[FieldCodec, ...], section: Section, warn: Warn) -> dict[str, Any]:
-    stored = section.values()
-    escaped = _escaped_keys(section) if ESCAPED_KEY in stored else None
+def _decode(
+    table: tuple[FieldCodec, ...],
+    section: Section,
+    warn: Warn,
+    picked: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Decode the fields of `table` from `section`, or from `picked` (lower-cased key ->
+    value, what `Section.pick` found) when given."""
+    if picked is None:
+        stored = section.values()
+        escaped = _escaped_keys(section.get(ESCAPED_KEY)) if ESCAPED_KEY in stored else None
+    else:
+        escaped = _escaped_keys(picked.get(ESCAPED_KEY.lower()))
     kwargs: dict[str, Any] = {}
     for c in table:
-        text = stored.get(c.key)
-        if text is None:
-            text = section.get(c.key)  # written in another case, or missing
+        if picked is None:
+            text = stored.get(c.key)
             if text is None:
-                continue  # missing: the dataclass default
+                text = section.get(c.key)  # written in another case, or missing
+        else:
+            text = picked.get(c.lkey)
+        if text is None:
+            continue  # missing: the dataclass default
         if escaped and escaped.get(c.lkey) == v.crc(text):
             text = v.unescape(text)
             if c.kind == STR or c.kind == MULTILINE:
