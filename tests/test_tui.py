@@ -494,3 +494,23 @@ async def test_output_printed_while_the_app_runs_does_not_stop_it(home):
         app.order_changed(cns(2)[0])
         await pilot.pause(0.1)
         assert app.is_running and app.table.row_count == 2
+
+
+async def test_state_counts_follow_changes_without_a_recount(home):
+    from collections import Counter
+
+    from tui.present import state_counts
+
+    directory = make_account(home, 3)
+    app = app_for(directory)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        table = app.table
+        assert table.counts == Counter({"None": 3})
+        first = cns(3)[0]
+        table.update_order(table.orders[first]._replace(issue_state=S.IssStateCollect))
+        assert table.counts == Counter({"None": 2, "Collected": 1})
+        table.remove_order(cns(3)[1])
+        assert table.counts == Counter({"None": 1, "Collected": 1})
+        table.update_order(table.orders[cns(3)[2]]._replace(issue_state=S.IssStateCollect))
+        assert table.counts == Counter({"Collected": 2}) == state_counts(table.orders.values())

@@ -25,7 +25,7 @@ from engine import registry
 from engine.events import DnsPropagation, Event, EventBus
 
 from .actions import ActionsMixin
-from .present import KNOWN_ERRORS, Now, state_counts, utc_now
+from .present import KNOWN_ERRORS, Now, utc_now
 from .widgets.accounts import (
     AccountInfo,
     AccountsPane,
@@ -343,9 +343,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         if self.session is None:
             bar.update("No account open: a creates one, A opens a directory.")
             return
-        info = AccountInfo(
-            self.session.directory, self.session.account, state_counts(self.table.orders.values())
-        )
+        info = AccountInfo(self.session.directory, self.session.account, self.table.counts)
         text = describe_account(info, compact=True)
         if self.read_only_reason:
             text.append(" · READ-ONLY", style="bold yellow")
@@ -359,7 +357,7 @@ class CertdeskApp(ActionsMixin, App[int]):
         infos = []
         for directory in registry.known_accounts():
             if directory == current and self.session is not None:
-                counts = state_counts(self.table.orders.values())
+                counts = self.table.counts
                 infos.append(AccountInfo(directory, self.session.account, counts))
             else:
                 infos.append(load_account_info(directory))

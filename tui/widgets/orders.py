@@ -7,6 +7,8 @@ and filtering are plain list operations over the orders; a changed order re-rend
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.segment import Segment
 from rich.text import Text
 from textual import events
@@ -26,6 +28,8 @@ from ..present import (
     method_text,
     sans_text,
     sort_value,
+    state_counts,
+    state_label,
     state_text,
     utc_now,
 )
@@ -149,6 +153,7 @@ class OrderTable(ScrollView, can_focus=True):
         self._widths = column_widths(80)
         self._rows: dict[str, Strip] = {}  # cn -> its unstyled row, as last drawn
         self._hay: dict[str, str] = {}  # cn -> what the filter searches in it
+        self.counts: Counter[str] = Counter()  # orders by state label, kept as they change
 
     # -- the model
 
@@ -157,6 +162,7 @@ class OrderTable(ScrollView, can_focus=True):
         self.orders = {o.common_name: o for o in orders}
         self.marked &= self.orders.keys()
         self._hay.clear()
+        self.counts = state_counts(self.orders.values())
         self._rebuild()
 
     def update_order(self, order: OrderSummary) -> None:
@@ -165,6 +171,9 @@ class OrderTable(ScrollView, can_focus=True):
         old = self.orders.get(cn)
         self.orders[cn] = order
         self._hay.pop(cn, None)
+        if old is not None:
+            self._count(old, -1)
+        self._count(order, +1)
         was_shown = cn in self._index
         now_shown = self._matches(order, self.filter_text)
         key = sort_value(self.sort_column)
@@ -175,10 +184,18 @@ class OrderTable(ScrollView, can_focus=True):
             self._rebuild()
 
     def remove_order(self, cn: str) -> None:
-        if self.orders.pop(cn, None) is not None:
+        old = self.orders.pop(cn, None)
+        if old is not None:
+            self._count(old, -1)
             self.marked.discard(cn)
             self._hay.pop(cn, None)
             self._rebuild()
+
+    def _count(self, order: OrderSummary, change: int) -> None:
+        label = state_label(order)
+        self.counts[label] += change
+        if self.counts[label] <= 0:
+            del self.counts[label]  # no order is in that state any more
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip()
