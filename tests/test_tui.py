@@ -514,3 +514,63 @@ async def test_state_counts_follow_changes_without_a_recount(home):
         assert table.counts == Counter({"None": 1, "Collected": 1})
         table.update_order(table.orders[cns(3)[2]]._replace(issue_state=S.IssStateCollect))
         assert table.counts == Counter({"Collected": 2}) == state_counts(table.orders.values())
+
+
+async def test_order_form_checks_an_existing_csr_and_orders_from_it(home, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from engine.model import CsrOrigin
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = ["csr.example.com", "www.csr.example.com"]
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        .sign(key, hashes.SHA256())
+    )
+    csr_file, key_file, other_key = tmp_path / "req.pem", tmp_path / "key.pem", tmp_path / "k2.pem"
+    csr_file.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    for path, k in ((key_file, key), (other_key, ec.generate_private_key(ec.SECP256R1()))):
+        path.write_bytes(
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    directory = make_account(home, 0)
+    app = app_for(directory)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await started(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        result = form.query_one("#csr-result", Static)
+        form.query_one("#csr", Input).value = str(csr_file)
+        form.query_one("#key", Input).value = str(other_key)
+        form.query_one("#check-csr").press()
+        await pilot.pause()
+        assert "match" in text_of(result).lower() and "OK" not in text_of(result)
+        form.query_one("#key", Input).value = str(key_file)
+        form.query_one("#check-csr").press()
+        await pilot.pause()
+        shown = "OK: CN csr.example.com; names csr.example.com, www.csr.example.com; key ec256"
+        assert text_of(result).strip() == shown
+        assert form.query_one("#cn", Input).value == "csr.example.com"  # filled in from the CSR
+        await pilot.pause()
+        assert not form.query_one("#save").disabled
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "csr.example.com" in app.table.orders)
+        await pilot.press("o")
+        await wait_for(
+            pilot, lambda: app.table.get_cell("csr.example.com", "state").plain == "Collected"
+        )
+    order = read_orders(directory)["csr.example.com"]
+    assert order.csr_origin == CsrOrigin.CsrOriginFile
+    certonly = directory / "csr_example_com-certonly.pem"  # the final copy
+    cert = x509.load_pem_x509_certificate(certonly.read_bytes())
+    assert cert.public_key() == key.public_key()  # signed for the CSR's own key

@@ -288,7 +288,8 @@ class OrderForm(ModalScreen[OrderFormResult | None]):
         except KNOWN_ERRORS as exc:
             out.update(f"[red]{exc}[/]")
             return
-        out.update(f"[green]OK[/]: {info.cn} {', '.join(info.sans)} ({friendly(info.key_type)})")
+        names = ", ".join(info.sans)
+        out.update(f"[green]OK[/]: CN {info.cn}; names {names}; key {friendly(info.key_type)}")
         if self.is_new and not self._value("cn"):
             self.query_one("#cn", Input).value = info.cn
 
