@@ -3,9 +3,11 @@ handshake with the issued bundle; install copies and the install command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
+import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -325,15 +327,33 @@ async def test_unwritable_install_dir_copies_nothing(supplier, tmp_path) -> None
         assert not bad.is_dir()  # nothing created
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+@contextlib.contextmanager
+def read_only_dir(path: Path):
+    """`path` made unwritable: by its mode, or for root (who ignores modes) immutable."""
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        yield
+        path.chmod(0o700)
+        return
+    try:
+        made = subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+    except FileNotFoundError:  # no e2fsprogs
+        made = False
+    if not made:
+        pytest.skip("root ignores directory modes, and chattr +i is not to be had here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
 async def test_read_only_install_dir(supplier, tmp_path) -> None:  # noqa: F811
     out, good, locked = tmp_path / "acct", tmp_path / "good", tmp_path / "locked"
     for d in (out, good, locked):
         d.mkdir()
     order, *_ = await collect(supplier, out)
-    locked.chmod(0o500)
     order.pub_web_dirs = [str(good), str(locked)]
-    with pytest.raises(OutputError, match="not writable"):
+    with read_only_dir(locked), pytest.raises(OutputError, match="not writable"):
         install_certificate(order, out)
     assert list(good.iterdir()) == [] and list(locked.iterdir()) == []
 
