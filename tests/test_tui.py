@@ -574,3 +574,19 @@ async def test_order_form_checks_an_existing_csr_and_orders_from_it(home, tmp_pa
     certonly = directory / "csr_example_com-certonly.pem"  # the final copy
     cert = x509.load_pem_x509_certificate(certonly.read_bytes())
     assert cert.public_key() == key.public_key()  # signed for the CSR's own key
+
+
+def test_a_failed_chain_check_stands_out_in_the_state_column():
+    from engine.icsdb import OrderSummary
+    from engine.model import ChainResult, ChallengeType
+    from tui.present import state_label, state_text
+
+    def summary(state, chain):
+        return OrderSummary("a.example.com", ("a.example.com",), ChallengeType.ChallNone,
+                            state, None, 1001, chain, -1, "")  # fmt: skip
+
+    failed = summary(S.IssStateCollect, ChainResult.chainFail)
+    assert state_text(failed).plain == "Collected !" and "red" in str(state_text(failed).style)
+    assert state_label(failed) == "Collected"  # counts and the filter keep the state's name
+    assert state_text(summary(S.IssStateCollect, ChainResult.chainOK)).plain == "Collected"
+    assert state_text(summary(S.IssStateChecked, ChainResult.chainFail)).plain == "Checked"

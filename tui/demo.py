@@ -19,8 +19,10 @@ DEMO_NAMES = ["demo1.example.test", "demo2.example.test", "www.demo3.example.tes
 
 
 async def prepare(
-    directory_url: str, ca_bundle: Path, http_port: int, dns_port: int, home: Path
+    directory_url: str, trust: Path, http_port: int, dns_port: int, home: Path
 ) -> Path:
+    """An ACME account against the demo Pebble with the demo orders. `trust` holds Pebble's
+    API certificate (for TLS) and its issuing roots (for the chain check after collection)."""
     from engine.accounts import create_acme_account
     from engine.icsdb import AccountDB
     from engine.model import ChallengeType, Order
@@ -28,12 +30,13 @@ async def prepare(
 
     directory = await create_acme_account(
         directory_url, home / "accounts" / "pebble", title="Pebble (local demo)",
-        email="demo@example.test", ca_bundle=str(ca_bundle),
+        email="demo@example.test", ca_bundle=str(trust),
     )  # fmt: skip
     with AccountDB.open(directory) as db:
         # Self-tests resolve through challtestsrv and connect where Pebble connects.
         db.account.resolver = f"127.0.0.1:{dns_port}"
         db.account.validation_http_port = http_port
+        db.account.trust_roots = str(trust)
         db.put_account(db.account)
         for cn in DEMO_NAMES:
             order = Order(common_name=cn, challenge_type=ChallengeType.ChallFileSrv,

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.text import Text
 
 from engine.icsdb import OrderSummary
-from engine.model import IssueState, Order
+from engine.model import ChainResult, IssueState, Order
 from engine.names import friendly
 
 __all__ = [
@@ -99,6 +99,12 @@ def state_text(order: Listed) -> Text:
     style = "bold red" if is_revoked(order) else STATE_STYLE.get(order.issue_state, "")
     if order.cert_errors and order.issue_state == S.IssStateNone:
         return Text("Failed", style="bold red")
+    if order.chain_result == ChainResult.chainFail and order.issue_state in (
+        S.IssStateCollect,
+        S.IssStateInstall,
+    ):
+        # Collected, but the chain check failed: it will not be installed; say so in the list.
+        return Text(state_label(order) + " !", style="bold red")
     return Text(state_label(order), style=style)
 
 
