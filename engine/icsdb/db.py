@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from engine.atomic import PRIVATE, write_atomic
 from engine.icsdb import values
-from engine.icsdb.inifile import IniDocument, IniError, Section
+from engine.icsdb.inifile import IniDocument, IniError, Section, lf_line_ends
 from engine.icsdb.records import decode_fields, decode_record, encode_record
 from engine.lock import AccountLock
 from engine.model import Account, ChainResult, Challenge, ChallengeType, IssueState, Order, San
@@ -167,8 +167,7 @@ class AccountDB:
         # 20 MB, and bytes, text, normalised text and sections held at once would be 80.
         text = _decode(data, self.path)
         del data
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = lf_line_ends(text)  # here, so the CRLF copy is gone before parse splits it
         try:
             doc = IniDocument.parse(text)
         except IniError as exc:

@@ -2,7 +2,7 @@
 
 The whole file is parsed once into `Section` objects that keep the text they were read
 from. A section is only split into keys when someone asks for one, and only a section
-that was changed is rendered again, so saving is a join of cached strings.
+that was changed is encoded again, so saving is a join of cached bytes.
 
 Reading follows ICS: lines are trimmed (Delphi Trim: every char <= ' '), blank lines and
 lines starting with ``;`` are skipped, a key is what comes before the first ``=`` and the
@@ -11,7 +11,7 @@ stricter than ICS on one point keeps garbage out: any other line (no ``=``, an e
 key, a ``[`` without its ``]``, a key before the first section) is an `IniError` that
 names the line, so a file that is not an INI is refused rather than half-read.
 
-Text is held with ``\\n`` line ends; `IniDocument.render` produces CRLF.
+Text is held with ``\\n`` line ends (`lf_line_ends`); `IniDocument.encode` produces CRLF.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
-__all__ = ["DELPHI_WS", "IniDocument", "IniError", "Section"]
+__all__ = ["DELPHI_WS", "IniDocument", "IniError", "Section", "lf_line_ends"]
 
 # Delphi's Trim removes every character up to and including the space.
 DELPHI_WS = "".join(map(chr, range(33)))
@@ -33,6 +33,13 @@ _WS_CLASS = r"[\x00-\x09\x0b-\x20]"  # ... except the line end, for the regexes 
 _SCAN = re.compile(
     rf"^{_WS_CLASS}*+(?:\[([^\n]*)\]{_WS_CLASS}*+$|(?!$|;|[^\[=\n][^=\n]*=)([^\n]*+)$)", re.M
 )
+
+
+def lf_line_ends(text: str) -> str:
+    """`text` with CRLF and CR line ends made LF (a copy only when there are any)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 class IniError(ValueError):
@@ -225,6 +232,7 @@ class IniDocument:
         self._sections: dict[str, Section] = {}
         self._sorted: list[str] | None = None  # lower-case names, sorted: prefix look-ups
         self._place: dict[str, int] = {}  # lower-case name -> rank in file order
+        self._first_place = 0  # the ranks given to sections added before all others
         self._next_place = 0
         self.duplicates: list[str] = []  # section names met twice (merged into the first)
         # The file as bytes, section by section in file order (CRLF, UTF-8); the sections
@@ -236,8 +244,7 @@ class IniDocument:
     @classmethod
     def parse(cls, text: str) -> IniDocument:
         """Parse `text` (any line ends). Raises IniError naming the first bad line."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = lf_line_ends(text)
         headers = []
         for match in _SCAN.finditer(text):
             if match.group(1) is None:
@@ -280,12 +287,9 @@ class IniDocument:
             section._changed = doc._changed
         return doc
 
-    def render(self) -> str:
-        """The whole file, CRLF line ends, one blank line after each section."""
-        return self.encode()[0].decode("utf-8")
-
     def encode(self) -> tuple[bytes, bool]:
-        """The whole file in UTF-8 with CRLF line ends, and whether it is all ASCII.
+        """The whole file in UTF-8 with CRLF line ends and one blank line after each section,
+        and whether it is all ASCII.
 
         Sections tell the document when they change, and each keeps its bytes until then,
         so saving one change to a 10,000-order file encodes one section and joins the
@@ -355,8 +359,12 @@ class IniDocument:
         self._changed.add(lname)
         if self._sorted is not None:
             bisect.insort(self._sorted, lname)
-        self._place[lname] = min(self._place.values(), default=0) - 1 if first else self._next_place
-        self._next_place += 1
+        if first:
+            self._first_place -= 1
+            self._place[lname] = self._first_place
+        else:
+            self._place[lname] = self._next_place
+            self._next_place += 1
         return section
 
     def remove(self, name: str) -> bool:
